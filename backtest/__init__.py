@@ -1,0 +1,1 @@
+"""costbt backtest engine and the costbt command-line interface."""

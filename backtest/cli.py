@@ -1,0 +1,279 @@
+"""The ``costbt`` command.
+
+Only light modules are imported at start-up (typer, rich, pandas through ``data``); commands that
+need vectorbt, quantstats or optuna import them inside the command. Bad input of any kind ends
+with one line on stderr naming the file, flag or value, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from data.errors import DataError
+
+app = typer.Typer(
+    name="costbt",
+    help="Backtest cost-based Bitcoin strategies on point-in-time data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="The bundled dataset and the point-in-time panel.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+# Wide output when piped (CI logs, files); the terminal's width otherwise.
+out = Console(width=None if sys.stdout.isatty() else 150)
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one error line and return the exit (status 2) to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def reports_bad_input(func: F) -> F:
+    """Turn `DataError` (and other bad-input errors) into one line and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DataError as exc:
+            raise fail(exc.message) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+BundleDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle-dir",
+        help="Folder of the bundled dataset (default: the package's data/bundled, or $COSTBT_BUNDLE_DIR).",
+        show_default=False,
+    ),
+]
+MaxGap = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--max-gap-days",
+        help="Gap limit override, FILE=DAYS (e.g. chain_1d.csv=5) or DAYS for every file; 'none' disables.",
+        show_default=False,
+    ),
+]
+
+
+def parse_gap_limits(values: list[str] | None) -> dict[str, int | None]:
+    """``["chain_1d.csv=5", "3"]`` -> ``{"chain_1d.csv": 5, "*": 3}``; bad values exit 2."""
+    from data import bundled_files as bf
+
+    limits: dict[str, int | None] = {}
+    for raw in values or []:
+        name, _, val = raw.rpartition("=")
+        key = name or "*"
+        if key != "*" and key not in bf.BY_FILE:
+            raise fail(f"--max-gap-days: unknown file '{key}' (known: {', '.join(bf.BY_FILE)})")
+        if val.strip().lower() == "none":
+            limits[key] = None
+            continue
+        try:
+            days = int(val)
+        except ValueError:
+            raise fail(
+                f"--max-gap-days: '{val}' is not a whole number of days (in '{raw}')"
+            ) from None
+        if days < 0:
+            raise fail(f"--max-gap-days: {days} is negative (in '{raw}')")
+        limits[key] = days
+    if "*" in limits:
+        every = limits.pop("*")
+        limits = {f: every for f in bf.BY_FILE} | limits
+    return limits
+
+
+def group_identical(coverages: list) -> list[tuple[list[str], object]]:
+    """Merge columns whose coverage is identical (same span, count and gaps) into one row."""
+    groups: dict[tuple, tuple[list[str], object]] = {}
+    for c in coverages:
+        key = (c.first, c.last, c.values, c.expected, c.gaps)
+        groups.setdefault(key, ([], c))[0].append(c.column)
+    return list(groups.values())
+
+
+def _fmt_day(ts) -> str:
+    return "-" if ts is None else str(ts.date())
+
+
+@data_app.command("status")
+@reports_bad_input
+def data_status(
+    bundle_dir: BundleDir = None,
+    max_gap_days: MaxGap = None,
+    gaps: Annotated[int, typer.Option("--gaps", help="List up to N gaps per column.", min=0)] = 3,
+) -> None:
+    """Show the bundled files (manifest, hashes, sources), coverage per column, gaps and the panel."""
+    from data import bundle
+    from data import bundled_files as bf
+    from data.coverage import column_coverage
+    from data.panel import PANEL_SOURCES, build_panel
+
+    limits = parse_gap_limits(max_gap_days)
+    root = bundle.bundle_dir(bundle_dir)
+    manifest = bundle.read_manifest(root)
+    checks = {c.file: c for c in bundle.verify(root)}
+    entries = {e["file"]: e for e in manifest["files"]}
+    unknown = [f for f in entries if f not in bf.BY_FILE]
+    if unknown:
+        raise fail(f"{root / 'manifest.json'}: lists unknown file '{unknown[0]}'")
+
+    t = Table(title=f"Bundled dataset: {root}", title_justify="left")
+    for col in ("file", "rows", "first", "last", "sha256", "source repositories"):
+        t.add_column(col, no_wrap=col in ("file", "rows", "first", "last", "sha256"))
+    for name, entry in entries.items():
+        chk = checks[name]
+        if chk.actual_sha256 is None:
+            sha = "[red]missing[/]"
+        elif chk.ok:
+            sha = f"[green]{entry['sha256'][:12]} ok[/]"
+        else:
+            sha = f"[red]{chk.actual_sha256[:12]} != manifest[/]"
+        repos = sorted({s["repository"] for s in entry.get("sources", [])})
+        t.add_row(
+            name,
+            str(entry.get("rows", "?")),
+            entry.get("first", "?"),
+            entry.get("last", "?"),
+            sha,
+            ", ".join(repos),
+        )
+    out.print(t)
+    bad = [c for c in checks.values() if not c.ok]
+    if bad:
+        c = bad[0]
+        what = (
+            "is missing"
+            if c.actual_sha256 is None
+            else "does not match its sha256 in manifest.json"
+        )
+        raise fail(
+            f"{root / c.file}: {what} (changed since the bundle was built; rebuild with scripts/build_bundled.py)"
+        )
+
+    frames = {}
+    cov = Table(
+        title="Coverage per column (columns with identical coverage share a row; "
+        "expected days follow each file's cadence)",
+        title_justify="left",
+    )
+    for col in ("file", "columns", "first", "last", "values", "coverage", "gaps (largest first)"):
+        cov.add_column(col, no_wrap=col in ("first", "last", "values", "coverage"))
+    for name in entries:
+        schema = bf.BY_FILE[name]
+        frame = bundle.load(schema, root, max_gap_days=limits.get(name, "default"))
+        frames[name] = frame
+        for cols, c in group_identical(column_coverage(frame, schema)):
+            pct = "-" if c.coverage is None else f"{100 * c.coverage:.2f}%"
+            worst = sorted(c.gaps, key=lambda g: (-g.days, g.first))[:gaps]
+            listed = ", ".join(
+                f"{g.first.date()}" + (f"..{g.last.date()} ({g.days} d)" if g.days > 1 else "")
+                for g in worst
+            )
+            more = f" +{len(c.gaps) - len(worst)} more" if len(c.gaps) > len(worst) else ""
+            cov.add_row(
+                name,
+                ", ".join(cols)
+                if len(cols) <= 6
+                else f"{cols[0]} .. {cols[-1]} ({len(cols)} columns)",
+                _fmt_day(c.first),
+                _fmt_day(c.last),
+                str(c.values),
+                pct,
+                f"{len(c.gaps)}: {listed}{more}" if c.gaps else ("none" if c.expected else "-"),
+            )
+    out.print(cov)
+
+    panel = build_panel({s.name: frames[s.schema.file] for s in PANEL_SOURCES})
+    p = Table(title="Point-in-time panel (row d = known at 00:00 UTC of d+1)", title_justify="left")
+    for col in ("source", "columns", "lag", "hold", "first row", "last row"):
+        p.add_column(col, no_wrap=True)
+    for s in PANEL_SOURCES:
+        cols = [pc for _, pc in s.columns]
+        valid = panel[cols].dropna(how="all").index
+        p.add_row(
+            s.name,
+            str(len(cols)),
+            f"{s.lag_days} d",
+            f"{s.hold_days} d" if s.hold_days else "-",
+            _fmt_day(valid.min() if len(valid) else None),
+            _fmt_day(valid.max() if len(valid) else None),
+        )
+    out.print(p)
+    for s in PANEL_SOURCES:
+        out.print(f"  {s.name}: {s.known_when}", highlight=False)
+    out.print(
+        f"panel: {len(panel)} rows x {panel.shape[1]} columns, {panel.index.min().date()} .. "
+        f"{panel.index.max().date()}; manifest sha256 {bundle.manifest_hash(root)[:16]}"
+    )
+
+
+@data_app.command("panel")
+@reports_bad_input
+def data_panel(
+    output: Annotated[
+        Path, typer.Option("--out", help="Write the panel to this .csv or .parquet file.")
+    ],
+    bundle_dir: BundleDir = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Build the panel as known at the close of this UTC day."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First row to keep (YYYY-MM-DD).")
+    ] = None,
+    max_gap_days: MaxGap = None,
+) -> None:
+    """Export the point-in-time daily panel."""
+    import pandas as pd
+
+    from data.panel import load_panel
+
+    for flag, value in (("--as-of", as_of), ("--start", start)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise fail(f"{flag}: '{value}' is not a date (YYYY-MM-DD)") from None
+    suffix = output.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise fail(f"--out: '{output}' must end in .csv or .parquet")
+    panel = load_panel(
+        bundle_dir, as_of=as_of, start=start, max_gap_days=parse_gap_limits(max_gap_days)
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    if suffix == ".csv":
+        panel.to_csv(tmp, date_format="%Y-%m-%d")
+    else:
+        panel.to_parquet(tmp)
+    tmp.replace(output)
+    out.print(f"wrote {output} ({len(panel)} rows x {panel.shape[1]} columns)")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,90 @@
+"""Coverage of a loaded file: per column, its span, how many expected days are missing, and gaps.
+
+Expected days follow the file's cadence: every calendar day (``D``) or every weekday (``B``, US
+trading days; weekday holidays then show up as gaps, which is informative, not an error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data.schema import CsvSchema
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A run of consecutive expected days with no value."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+    days: int
+
+
+@dataclass(frozen=True)
+class ColumnCoverage:
+    column: str
+    unit: str
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    values: int
+    expected: int | None
+    gaps: tuple[Gap, ...]
+
+    @property
+    def missing(self) -> int | None:
+        return None if self.expected is None else self.expected - self.values
+
+    @property
+    def coverage(self) -> float | None:
+        if not self.expected:
+            return None
+        return self.values / self.expected
+
+    @property
+    def largest_gap(self) -> int:
+        return max((g.days for g in self.gaps), default=0)
+
+
+def _runs(missing: pd.DatetimeIndex, expected: pd.DatetimeIndex) -> tuple[Gap, ...]:
+    if missing.empty:
+        return ()
+    pos = expected.get_indexer(missing)
+    breaks = np.flatnonzero(np.diff(pos) != 1)
+    starts = np.r_[0, breaks + 1]
+    ends = np.r_[breaks, len(pos) - 1]
+    return tuple(
+        Gap(missing[s], missing[e], int(e - s + 1)) for s, e in zip(starts, ends, strict=True)
+    )
+
+
+def column_coverage(frame: pd.DataFrame, schema: CsvSchema) -> list[ColumnCoverage]:
+    """Coverage of every declared column of ``frame`` (as returned by the loader)."""
+    out = []
+    for col in schema.columns:
+        s = frame[col.name].dropna()
+        if s.empty:
+            out.append(ColumnCoverage(col.name, col.unit, None, None, 0, None, ()))
+            continue
+        days = s.index.normalize().unique()
+        first, last = days.min(), days.max()
+        if schema.cadence == "irregular":
+            out.append(ColumnCoverage(col.name, col.unit, first, last, int(len(days)), None, ()))
+            continue
+        expected = pd.date_range(first, last, freq=schema.cadence)
+        missing = expected.difference(days)
+        present = int(len(expected) - len(missing))
+        out.append(
+            ColumnCoverage(
+                col.name,
+                col.unit,
+                first,
+                last,
+                present,
+                int(len(expected)),
+                _runs(missing, expected),
+            )
+        )
+    return out

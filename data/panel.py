@@ -1,0 +1,240 @@
+"""The point-in-time daily panel: one row per UTC day of everything a strategy may look at.
+
+**Contract.** The panel is indexed by tz-naive UTC calendar dates (``date``). The row for day d
+holds only what a trader could know at the close of d, i.e. at 00:00 UTC of d+1. Each source
+declares its publication lag in `PANEL_SOURCES`: an observation dated d enters the panel at row
+d + lag. Missing days stay missing: nothing is forward-filled unless the source declares a hold
+(``hold_days``), and then only from an earlier observation, never backwards.
+
+Consequence, proved by a property test: truncating every source at any date T (dropping all
+observations after T) leaves every panel row <= T unchanged. `load_panel(as_of=T)` builds exactly
+that truncated panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from data import bundle
+from data import bundled_files as bf
+from data.schema import CsvSchema
+
+
+@dataclass(frozen=True)
+class PanelSource:
+    """One source of panel columns and when its values become known.
+
+    Attributes:
+        name: short name (``spot``, ``etf_flows``, ...).
+        schema: the bundled file it comes from.
+        columns: pairs ``(file column, panel column)``.
+        lag_days: an observation dated d is first usable in the panel row d + lag_days.
+        hold_days: a value may be carried forward at most this many days after it becomes
+            usable (0: never). Declared for slow series (monthly prices), never for daily ones.
+        known_when: plain-language basis for the lag.
+        sets_calendar: whether the source's days define the panel's date range. Slow reference
+            series (monthly power prices going back to 2001) join the calendar but do not
+            stretch it.
+    """
+
+    name: str
+    schema: CsvSchema
+    columns: tuple[tuple[str, str], ...]
+    lag_days: int
+    known_when: str
+    hold_days: int = 0
+    sets_calendar: bool = True
+
+
+def _same(*names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((n, n) for n in names)
+
+
+def _prefixed(prefix: str, *names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((n, f"{prefix}{n}") for n in names)
+
+
+PANEL_SOURCES: tuple[PanelSource, ...] = (
+    PanelSource(
+        "spot",
+        bf.SPOT_1D,
+        _same("open_usd", "high_usd", "low_usd", "close_usd", "volume_btc"),
+        lag_days=0,
+        known_when="the day's candle closes at 00:00 UTC of d+1, the moment the row is read",
+    ),
+    PanelSource(
+        "chain",
+        bf.CHAIN_1D,
+        _same(
+            "hashrate_ths",
+            "difficulty",
+            "blocks_per_day",
+            "block_height",
+            "block_subsidy_btc",
+            "issuance_btc",
+            "supply_btc",
+        ),
+        lag_days=0,
+        known_when="a chain day is complete at its end; blocks are public as they are mined",
+    ),
+    PanelSource(
+        "funding",
+        bf.FUNDING_1D,
+        _same("funding_rate_8h_mean"),
+        lag_days=0,
+        known_when="the day's settlements are at 00:00, 08:00 and 16:00 UTC",
+    ),
+    PanelSource(
+        "perp",
+        bf.PERP_1D,
+        _prefixed("perp_", "open_usd", "high_usd", "low_usd", "close_usd", "volume_btc"),
+        lag_days=0,
+        known_when="the perpetual's daily candle closes at 00:00 UTC of d+1",
+    ),
+    PanelSource(
+        "etf_flows",
+        bf.ETF_FLOWS_1D,
+        tuple((c.name, f"etf_flow_{c.name}") for c in bf.ETF_FLOWS_1D.columns),
+        lag_days=1,
+        known_when=(
+            "flows for US trading day d are published after the US close (issuers report late), "
+            "so they are usable from d+1"
+        ),
+    ),
+    PanelSource(
+        "cbeci",
+        bf.CBECI_1D,
+        tuple((c.name, f"cbeci_{c.name}") for c in bf.CBECI_1D.columns),
+        lag_days=1,
+        known_when="CBECI's daily estimate is published with about a day's delay",
+    ),
+    PanelSource(
+        "power_us_industrial",
+        bf.POWER_US_INDUSTRIAL,
+        (("price_usd_per_kwh", "us_industrial_power_usd_kwh"),),
+        lag_days=90,
+        hold_days=45,
+        sets_calendar=False,
+        known_when=(
+            "EIA's Electric Power Monthly reports month m about eight weeks after it ends "
+            "(dated by the month's first day, so 90 days); held until the next month's figure, "
+            "at most 45 days"
+        ),
+    ),
+)
+
+SOURCES_BY_NAME: dict[str, PanelSource] = {s.name: s for s in PANEL_SOURCES}
+
+
+def column_catalogue(sources: tuple[PanelSource, ...] = PANEL_SOURCES) -> pd.DataFrame:
+    """Every panel column with its unit, source file, lag and hold (for docs and `data status`)."""
+    rows = []
+    for src in sources:
+        for file_col, panel_col in src.columns:
+            col = src.schema.column(file_col)
+            rows.append(
+                {
+                    "column": panel_col,
+                    "unit": col.unit,
+                    "source": src.name,
+                    "file": src.schema.file,
+                    "lag_days": src.lag_days,
+                    "hold_days": src.hold_days,
+                    "description": col.description,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def truncate_sources(
+    frames: Mapping[str, pd.DataFrame], as_of: pd.Timestamp | str
+) -> dict[str, pd.DataFrame]:
+    """Drop every observation dated after ``as_of`` (by the source's own date)."""
+    cutoff = pd.Timestamp(as_of)
+    return {name: f.loc[f.index.normalize() <= cutoff] for name, f in frames.items()}
+
+
+def build_panel(
+    frames: Mapping[str, pd.DataFrame], sources: tuple[PanelSource, ...] = PANEL_SOURCES
+) -> pd.DataFrame:
+    """Join source frames (keyed by `PanelSource.name`) into the point-in-time daily panel.
+
+    Pure: no I/O. Each source's observations are moved to the day they become usable
+    (date + lag), reindexed on the daily calendar from the first to the last usable day of any
+    calendar-setting source (see `PanelSource.sets_calendar`), and carried forward only within the declared hold. Sources absent from ``frames``
+    are skipped (their columns are absent). Columns are float64.
+    """
+    placed: list[tuple[PanelSource, pd.DataFrame]] = []
+    for src in sources:
+        frame = frames.get(src.name)
+        if frame is None:
+            continue
+        sel = frame[[c for c, _ in src.columns]].rename(columns=dict(src.columns)).astype("float64")
+        usable = sel.index.normalize() + pd.Timedelta(days=src.lag_days)
+        sel.index = pd.DatetimeIndex(usable, name="date")
+        placed.append((src, sel))
+    nonempty = [f for src, f in placed if len(f) and src.sets_calendar]
+    if not nonempty:
+        cols = [pc for src, _ in placed for _, pc in src.columns]
+        return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"), dtype="float64")
+    start = min(f.index.min() for f in nonempty)
+    end = max(f.index.max() for f in nonempty)
+    days = pd.date_range(start, end, freq="D", name="date")
+    parts = []
+    for src, sel in placed:
+        if src.hold_days and len(sel):
+            part = sel.reindex(days, method="ffill", tolerance=pd.Timedelta(days=src.hold_days))
+        else:
+            part = sel.reindex(days)
+        parts.append(part)
+    panel = pd.concat(parts, axis=1)
+    panel.index.name = "date"
+    return panel
+
+
+def load_sources(
+    path: str | Path | None = None,
+    *,
+    max_gap_days: Mapping[str, int | None] | None = None,
+    sources: tuple[PanelSource, ...] = PANEL_SOURCES,
+) -> dict[str, pd.DataFrame]:
+    """Read each panel source's bundled file (validated), keyed by source name."""
+    limits = dict(max_gap_days or {})
+    return {
+        s.name: bundle.load(s.schema, path, max_gap_days=limits.get(s.schema.file, "default"))
+        for s in sources
+    }
+
+
+def load_panel(
+    path: str | Path | None = None,
+    *,
+    as_of: pd.Timestamp | str | None = None,
+    start: pd.Timestamp | str | None = None,
+    max_gap_days: Mapping[str, int | None] | None = None,
+) -> pd.DataFrame:
+    """Load the bundled sources and build the point-in-time panel.
+
+    Args:
+        path: bundle folder (default: the package's ``data/bundled``).
+        as_of: build the panel as a trader would have had it at the close of this day: every
+            source truncated at ``as_of``, rows up to ``as_of``.
+        start: drop rows before this day (rows themselves are unaffected).
+        max_gap_days: per-file override of the gap limit, keyed by file name.
+
+    Raises:
+        data.errors.DataError: a bundled file is missing or malformed.
+    """
+    frames = load_sources(path, max_gap_days=max_gap_days)
+    if as_of is not None:
+        frames = truncate_sources(frames, as_of)
+    panel = build_panel(frames)
+    if as_of is not None:
+        panel = panel.loc[: pd.Timestamp(as_of)]
+    if start is not None:
+        panel = panel.loc[pd.Timestamp(start) :]
+    return panel
