@@ -1,0 +1,1 @@
+"""costbt reports: tear sheets, tables and figures from backtest results."""

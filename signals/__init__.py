@@ -1,0 +1,1 @@
+"""costbt signals: indicators and signals derived from the point-in-time panel."""

@@ -1,0 +1,1 @@
+"""costbt strategies: cost-based Bitcoin trading strategies."""
