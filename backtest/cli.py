@@ -271,6 +271,24 @@ def data_panel(
     out.print(f"wrote {output} ({len(panel)} rows x {panel.shape[1]} columns)")
 
 
+def _register_provider_commands() -> None:
+    import importlib
+
+    from backtest.commands import PROVIDER_COMMAND_MODULES
+
+    for name in PROVIDER_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"backtest.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"backtest.commands.{name}":
+                raise
+            continue
+        module.register(data_app)
+
+
+_register_provider_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -1,0 +1,243 @@
+"""The download cache: one Parquet file per (source, kind, market, timeframe) and a manifest.
+
+Layout: ``<cache>/<source>__<kind>__<market>__<timeframe>.parquet`` plus ``<cache>/manifest.json``.
+The cache folder is ``--cache-dir``, else ``$COSTBT_CACHE_DIR``, else ``data/cache/`` (git-ignored).
+
+Every file is written atomically: bytes to a temporary file in the same folder, flush, fsync,
+rename over the target, fsync the folder. A reader therefore sees either the old or the new file,
+never half of one, whatever kills the writer. The manifest is rewritten the same way after each
+data file, under a lock; if a process dies between the two renames, `Cache.reconcile` rebuilds the
+entry from the file itself (the file is always complete), so nothing already written is lost.
+
+Manifest entry per file: source, kind, symbol, timeframe, client and client version, fetched_at
+(UTC), first and last row, rows, sha256, plus source-specific fields. Secrets never go in: callers
+pass only public parameters, and `write` refuses values that look like the configured API keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from data.errors import DataError
+
+ENV_CACHE_DIR = "COSTBT_CACHE_DIR"
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parent / "cache"
+MANIFEST = "manifest.json"
+#: Environment variables holding API keys; their values must never reach a written file.
+SECRET_ENV_VARS = ("COSTBT_GLASSNODE_API_KEY", "GLASSNODE_API_KEY", "COSTBT_COINMETRICS_API_KEY")
+
+
+def cache_dir(path: str | Path | None = None) -> Path:
+    """The cache folder: ``path`` if given, else ``$COSTBT_CACHE_DIR``, else ``data/cache``."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(ENV_CACHE_DIR)
+    return Path(env) if env else DEFAULT_CACHE_DIR
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """Identifies one cached series.
+
+    Attributes:
+        source: provider (``binance``, ``deribit``, ``blockchain_com``, ``coinmetrics``, ...).
+        kind: what the rows are (``ohlcv``, ``funding``, ``chart``, ``etf_flows``, ``sopr``, ...).
+        market: the symbol or series name (``BTC/USDT``, ``BTC/USDT:USDT``, ``BTC-27DEC24``,
+            ``hash-rate``).
+        timeframe: candle or sampling period (``1d``, ``8h``), or a snapshot label.
+    """
+
+    source: str
+    kind: str
+    market: str
+    timeframe: str
+
+    @property
+    def filename(self) -> str:
+        parts = (self.source, self.kind, self.market, self.timeframe)
+        return "__".join(_slug(p) for p in parts) + ".parquet"
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename, fsync the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, engine="pyarrow", index=True)
+    return buf.getvalue()
+
+
+def _span(frame: pd.DataFrame) -> tuple[str | None, str | None]:
+    if frame.empty:
+        return None, None
+    idx = frame.index
+    return idx.min().isoformat(), idx.max().isoformat()
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Cache:
+    """A cache folder with its manifest. Cheap to construct; all state is on disk."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = cache_dir(root)
+
+    # ------------------------------------------------------------------ paths and manifest
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def path(self, key: SeriesKey) -> Path:
+        return self.root / key.filename
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".manifest.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def manifest(self) -> dict:
+        """The manifest (``{"files": {filename: entry}}``); empty when there is none yet."""
+        if not self.manifest_path.exists():
+            return {"files": {}}
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"is not valid JSON ({exc})", path=self.manifest_path) from None
+        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+            raise DataError("has no 'files' mapping", path=self.manifest_path)
+        return data
+
+    def entry(self, key: SeriesKey) -> dict | None:
+        return self.manifest()["files"].get(key.filename)
+
+    def _write_manifest(self, data: dict) -> None:
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        atomic_write_bytes(self.manifest_path, text.encode("utf-8"))
+
+    # ------------------------------------------------------------------ data
+    def read(self, key: SeriesKey) -> pd.DataFrame | None:
+        """The cached frame, or None when the series has never been written."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            return pd.read_parquet(path, engine="pyarrow")
+        except Exception as exc:  # noqa: BLE001 - any parquet failure is a bad cache file
+            raise DataError(
+                f"is not a readable Parquet file ({type(exc).__name__}: {exc})", path=path
+            ) from None
+
+    def write(self, key: SeriesKey, frame: pd.DataFrame, **meta: object) -> dict:
+        """Atomically replace the series' file with ``frame`` and record it in the manifest.
+
+        ``meta`` adds public, source-specific fields (client, client_version, complete, ...).
+        Returns the manifest entry.
+        """
+        _refuse_secrets(meta)
+        payload = frame_to_parquet_bytes(frame)
+        first, last = _span(frame)
+        entry = {
+            "file": key.filename,
+            "source": key.source,
+            "kind": key.kind,
+            "symbol": key.market,
+            "timeframe": key.timeframe,
+            "fetched_at": _now_iso(),
+            "first": first,
+            "last": last,
+            "rows": int(len(frame)),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+        entry.update({k: v for k, v in meta.items() if v is not None})
+        with self._locked():
+            atomic_write_bytes(self.path(key), payload)
+            data = self.manifest()
+            data["files"][key.filename] = entry
+            self._write_manifest(data)
+        return entry
+
+    def reconcile(self) -> list[str]:
+        """Repair manifest entries whose file changed or whose entry is missing.
+
+        A file is always complete (atomic rename), so its own content is the truth; the entry
+        gets the file's rows, span and sha256, and ``reconciled: true``. Returns repaired names.
+        """
+        repaired = []
+        with self._locked():
+            data = self.manifest()
+            for path in sorted(self.root.glob("*.parquet")):
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                entry = data["files"].get(path.name)
+                if entry is not None and entry.get("sha256") == digest:
+                    continue
+                frame = pd.read_parquet(path, engine="pyarrow")
+                first, last = _span(frame)
+                parts = path.stem.split("__")
+                base = entry or dict(
+                    zip(("source", "kind", "symbol", "timeframe"), parts, strict=False)
+                )
+                base.update(
+                    {
+                        "file": path.name,
+                        "first": first,
+                        "last": last,
+                        "rows": int(len(frame)),
+                        "sha256": digest,
+                        "reconciled": True,
+                    }
+                )
+                data["files"][path.name] = base
+                repaired.append(path.name)
+            if repaired:
+                self._write_manifest(data)
+        return repaired
+
+
+def _refuse_secrets(meta: dict) -> None:
+    secrets = [os.environ[v] for v in SECRET_ENV_VARS if os.environ.get(v)]
+    if not secrets:
+        return
+    text = json.dumps(meta, default=str)
+    for s in secrets:
+        if s and s in text:
+            raise ValueError("refusing to write an API key into the cache manifest")

@@ -1,0 +1,1 @@
+"""Downloaders: exchanges through ccxt and the other providers, all writing to `data.cache`."""
