@@ -14,6 +14,7 @@ Faults are queued per path prefix and consumed in order by matching requests:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -112,10 +113,8 @@ class LocalServer:
                 for k, v in resp.headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(resp.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def log_message(self, *args) -> None:  # silence
                 pass
