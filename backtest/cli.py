@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from data.errors import DataError
@@ -38,10 +39,10 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., object])
 
 
-def fail(message: str) -> typer.Exit:
-    """Print one error line and return the exit (status 2) to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one error line and return the exit to raise (status 2: bad input)."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
 
 
 def reports_bad_input(func: F) -> F:

@@ -4,4 +4,4 @@ Each module defines ``register(data_app: typer.Typer) -> None``; `backtest.cli` 
 import their heavy or network code inside the command functions, not at import time.
 """
 
-PROVIDER_COMMAND_MODULES = ("chain_sources", "etf_sources", "sopr_sources")
+PROVIDER_COMMAND_MODULES = ("exchange_sources", "chain_sources", "etf_sources", "sopr_sources")

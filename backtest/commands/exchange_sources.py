@@ -1,0 +1,245 @@
+"""``costbt data fetch`` and ``costbt data update``: exchange candles and funding through ccxt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backtest.cli import err, fail, out, reports_bad_input
+
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Cache folder (default: data/cache, or $COSTBT_CACHE_DIR).",
+        show_default=False,
+    ),
+]
+ApiUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        help="Send the exchange's REST requests to this base URL (a mirror or a local replay server); "
+        "default: the exchange's own, or $COSTBT_EXCHANGE_URL.",
+        show_default=False,
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output, only the summary.")]
+Strict = Annotated[
+    bool, typer.Option("--strict", help="Exit with status 1 if the stored series has gaps.")
+]
+Now = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        hidden=True,
+        help="Pretend the current time is this UTC instant (replaying history).",
+    ),
+]
+
+
+def parse_instant(flag: str, value: str | None) -> int | None:
+    """A UTC date or ISO timestamp -> epoch ms; exits 2 naming the flag on a bad value."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise fail(f"{flag}: '{value}' is not a date (YYYY-MM-DD) or ISO timestamp") from None
+    if ts is pd.NaT:
+        raise fail(f"{flag}: '{value}' is not a date")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return int(ts.value // 1_000_000)
+
+
+def _summary(results) -> None:
+    from rich.table import Table
+
+    t = Table(title="Cached series", title_justify="left")
+    for col in ("series", "rows", "new", "first", "last", "requests", "gaps"):
+        t.add_column(col, no_wrap=True)
+    for r in results:
+        gaps = ", ".join(f"{g.missing} after {g.after}" for g in r.gaps[:3]) or "none"
+        if len(r.gaps) > 3:
+            gaps += f" (+{len(r.gaps) - 3} more)"
+        t.add_row(
+            r.key.filename,
+            str(r.rows),
+            str(r.new_rows),
+            str(r.first),
+            str(r.last),
+            str(r.requests),
+            gaps,
+        )
+    out.print(t)
+
+
+def _run(jobs, *, cache_dir, api_url, quiet, strict, now_ms) -> None:
+    """Sync each (exchange_id, SyncRequest); stop at the first failure with one clear line."""
+    from backtest.progress import ConsoleProgress
+    from data.cache import Cache
+    from data.sources.exchange import ExchangeConfig, make_exchange
+    from data.sources.ohlcv import sync
+    from data.sources.retry import FetchError
+
+    cache = Cache(cache_dir)
+    exchanges = {}
+    results = []
+    progress = ConsoleProgress(err if quiet else out, quiet=quiet)
+    try:
+        for exchange_id, request in jobs:
+            if exchange_id not in exchanges:
+                exchanges[exchange_id] = make_exchange(ExchangeConfig(exchange_id, api_url=api_url))
+            results.append(
+                sync(exchanges[exchange_id], cache, request, now_ms=now_ms, progress=progress)
+            )
+    except FetchError as exc:
+        progress.finish()
+        if results:
+            _summary(results)
+        hint = "" if exc.exit_code == 2 else " (rows already written are kept; rerun to resume)"
+        raise fail(f"{exc.message}{hint}", code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        progress.finish()
+        raise fail(
+            "interrupted: rows already written are kept; rerun to resume", code=130
+        ) from None
+    _summary(results)
+    gappy = [r for r in results if r.gaps]
+    if strict and gappy:
+        g = gappy[0].gaps[0]
+        raise fail(
+            f"--strict: {gappy[0].key.filename} has {len(gappy[0].gaps)} gap(s), first {g.missing} missing after {g.after}",
+            code=1,
+        )
+
+
+def register(data_app: typer.Typer) -> None:
+    @data_app.command("fetch")
+    @reports_bad_input
+    def fetch(
+        exchange: Annotated[
+            str, typer.Option("--exchange", help="ccxt exchange id (binance, deribit, okx, ...).")
+        ] = "binance",
+        symbol: Annotated[
+            str,
+            typer.Option(
+                "--symbol",
+                help="Unified symbol: BTC/USDT (spot), BTC/USDT:USDT (USDT-M perpetual).",
+            ),
+        ] = "BTC/USDT",
+        timeframe: Annotated[
+            str, typer.Option("--timeframe", help="Candle length (1d, 4h, ...).")
+        ] = "1d",
+        since: Annotated[
+            str | None,
+            typer.Option(
+                "--since",
+                help="First candle (UTC date); earlier than the cache extends it backwards.",
+            ),
+        ] = None,
+        until: Annotated[
+            str | None,
+            typer.Option(
+                "--until", help="Last candle's open time (UTC date, inclusive); default: now."
+            ),
+        ] = None,
+        funding: Annotated[
+            bool,
+            typer.Option(
+                "--funding",
+                help="Fetch the funding-rate history of a perpetual instead of candles.",
+            ),
+        ] = False,
+        cache_dir: CacheDir = None,
+        api_url: ApiUrl = None,
+        quiet: Quiet = False,
+        strict: Strict = False,
+        now: Now = None,
+    ) -> None:
+        """Download candles (or funding rates) into the cache, resuming from what is stored."""
+        from data.sources.ohlcv import SyncRequest
+
+        since_ms, until_ms, now_ms = (
+            parse_instant("--since", since),
+            parse_instant("--until", until),
+            parse_instant("--now", now),
+        )
+        if since_ms is not None and until_ms is not None and until_ms < since_ms:
+            raise fail(f"--until: {until} is before --since {since}")
+        request = SyncRequest(
+            symbol, "funding" if funding else "ohlcv", timeframe, since_ms, until_ms
+        )
+        _run(
+            [(exchange, request)],
+            cache_dir=cache_dir,
+            api_url=api_url,
+            quiet=quiet,
+            strict=strict,
+            now_ms=now_ms,
+        )
+
+    @data_app.command("update")
+    @reports_bad_input
+    def update(
+        symbol: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--symbol", help="Only these symbols (default: every cached exchange series)."
+            ),
+        ] = None,
+        prepend: Annotated[
+            bool, typer.Option("--prepend", help="Also extend each series backwards to --since.")
+        ] = False,
+        since: Annotated[
+            str | None, typer.Option("--since", help="With --prepend: how far back (UTC date).")
+        ] = None,
+        cache_dir: CacheDir = None,
+        api_url: ApiUrl = None,
+        quiet: Quiet = False,
+        strict: Strict = False,
+        now: Now = None,
+    ) -> None:
+        """Fetch only what is newer than each cached series' last candle (which is refetched)."""
+        from data.cache import Cache
+        from data.sources.ohlcv import SyncRequest
+
+        if prepend and since is None:
+            raise fail("--prepend needs --since DATE (how far back to extend)")
+        if since is not None and not prepend:
+            raise fail(
+                "--since is only used with --prepend (update always continues from the last stored candle)"
+            )
+        since_ms, now_ms = parse_instant("--since", since), parse_instant("--now", now)
+        entries = [
+            e for e in Cache(cache_dir).manifest()["files"].values() if e.get("client") == "ccxt"
+        ]
+        if symbol:
+            unknown = sorted(set(symbol) - {e["symbol"] for e in entries})
+            if unknown:
+                raise fail(
+                    f"--symbol: '{unknown[0]}' is not in the cache (fetch it first with costbt data fetch)"
+                )
+            entries = [e for e in entries if e["symbol"] in symbol]
+        if not entries:
+            raise fail(
+                "nothing to update: the cache has no exchange series (use costbt data fetch)"
+            )
+        jobs = [
+            (
+                e["exchange"],
+                SyncRequest(
+                    e["symbol"],
+                    e["kind"],
+                    e["timeframe"] if e["kind"] == "ohlcv" else "1d",
+                    since_ms if prepend else None,
+                ),
+            )
+            for e in sorted(entries, key=lambda e: e["file"])
+        ]
+        _run(jobs, cache_dir=cache_dir, api_url=api_url, quiet=quiet, strict=strict, now_ms=now_ms)
