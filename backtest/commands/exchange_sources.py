@@ -184,6 +184,108 @@ def register(data_app: typer.Typer) -> None:
             now_ms=now_ms,
         )
 
+    @data_app.command("futures")
+    @reports_bad_input
+    def futures(
+        exchange: Annotated[
+            str, typer.Option("--exchange", help="Exchange of the dated futures (deribit).")
+        ] = "deribit",
+        contract: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--contract",
+                help="Instrument id, e.g. BTC-27DEC24 (repeatable); default: every quarterly in the window.",
+            ),
+        ] = None,
+        since: Annotated[
+            str | None, typer.Option("--since", help="First day wanted (UTC date).")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", help="Last expiry wanted (UTC date); default: now.")
+        ] = None,
+        cache_dir: CacheDir = None,
+        api_url: ApiUrl = None,
+        quiet: Quiet = False,
+        strict: Strict = False,
+        now: Now = None,
+    ) -> None:
+        """Download quarterly futures (expired ones too) by exchange instrument id, for basis history."""
+        import pandas as pd
+
+        from backtest.progress import ConsoleProgress
+        from data.cache import Cache
+        from data.sources.dated_futures import (
+            Contract,
+            deribit_quarterlies,
+            fetch_contract,
+            parse_deribit_instrument,
+        )
+        from data.sources.exchange import ExchangeConfig, make_exchange
+        from data.sources.retry import FetchError
+
+        if exchange != "deribit":
+            raise fail(f"--exchange: dated futures are implemented for deribit, not '{exchange}'")
+        since_ms, until_ms, now_ms = (
+            parse_instant("--since", since),
+            parse_instant("--until", until),
+            parse_instant("--now", now),
+        )
+        now_ts = (
+            pd.Timestamp(now_ms, unit="ms")
+            if now_ms is not None
+            else pd.Timestamp.now(tz="UTC").tz_localize(None)
+        )
+        if contract:
+            contracts = []
+            for name in contract:
+                try:
+                    contracts.append(Contract("deribit", name, parse_deribit_instrument(name)))
+                except ValueError as exc:
+                    raise fail(f"--contract: {exc}") from None
+        else:
+            if since is None:
+                raise fail("--since DATE is needed when no --contract is given")
+            start = pd.Timestamp(since_ms, unit="ms")
+            end = pd.Timestamp(until_ms, unit="ms") if until_ms is not None else now_ts
+            horizon = now_ts + pd.Timedelta(days=400)
+            contracts = [
+                c
+                for c in deribit_quarterlies(start, end)
+                if start <= c.expiry <= horizon and c.expiry - pd.Timedelta(days=400) <= end
+            ]
+        cache = Cache(cache_dir)
+        client = make_exchange(ExchangeConfig("deribit", api_url=api_url))
+        progress = ConsoleProgress(err if quiet else out, quiet=quiet)
+        results = []
+        skipped: list[str] = []
+        try:
+            for c in contracts:
+                try:
+                    results.append(
+                        fetch_contract(
+                            client, cache, c, since_ms=since_ms, now_ms=now_ms, progress=progress
+                        )
+                    )
+                except FetchError as exc:
+                    if contract or exc.exit_code != 2:
+                        raise
+                    # The calendar is a superset: a quarterly not (yet) listed is skipped.
+                    progress.finish()
+                    skipped.append(c.instrument)
+        except FetchError as exc:
+            progress.finish()
+            hint = "" if exc.exit_code == 2 else " (rows already written are kept; rerun to resume)"
+            raise fail(f"{exc.message}{hint}", code=exc.exit_code) from None
+        _summary(results)
+        for name in skipped:
+            err.print(
+                f"skipped {name}: the exchange does not list it (not yet, or never, traded)",
+                highlight=False,
+            )
+        gappy = [r for r in results if r.gaps]
+        if strict and gappy:
+            raise fail(f"--strict: {gappy[0].key.filename} has gaps", code=1)
+
     @data_app.command("update")
     @reports_bad_input
     def update(

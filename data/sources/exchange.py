@@ -114,6 +114,7 @@ def call(
     policy: RetryPolicy | None = None,
     on_retry: Callable[[str], None] | None = None,
     expect_list: bool = False,
+    what: str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call ``fn(*args, **kwargs)`` (a method of ``exchange``) with retries; see module doc.
@@ -123,10 +124,11 @@ def call(
     ``expect_list``, JSON that is not a list) like a network glitch: retried, then a clear error.
     """
     policy = policy or RetryPolicy()
-    what = getattr(fn, "__name__", "request")
+    what = what or getattr(fn, "__name__", "request")
     for attempt in range(1, policy.max_attempts + 1):
         exchange.last_http_response = None
         exchange.last_json_response = None
+        exchange.last_response_headers = None
         try:
             result = fn(*args, **kwargs)
             _check_body(exchange, expect_list)
@@ -138,6 +140,11 @@ def call(
         except ccxt.BadSymbol as exc:
             raise FetchError(
                 f"--symbol: {exchange.id} has no such market ({_short(exc)})", exit_code=2
+            ) from None
+        except ccxt.BadRequest as exc:
+            raise FetchError(
+                f"{exchange.id} {what}: the exchange rejected the request ({_short(exc)})",
+                exit_code=2,
             ) from None
         except ccxt.ExchangeNotAvailable as exc:
             raise FetchError(
@@ -154,7 +161,7 @@ def call(
                 raise FetchError(
                     f"{exchange.id} {what}: gave up after {policy.max_attempts} attempts ({_short(exc)})"
                 ) from None
-            hinted = _retry_after(exchange) if isinstance(exc, ccxt.DDoSProtection) else None
+            hinted = _retry_after(exchange)  # a 429/503 may say how long to wait
             wait = policy.delay(attempt, hinted)
             if on_retry:
                 on_retry(
