@@ -123,8 +123,18 @@ def data_status(
     bundle_dir: BundleDir = None,
     max_gap_days: MaxGap = None,
     gaps: Annotated[int, typer.Option("--gaps", help="List up to N gaps per column.", min=0)] = 3,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir", help="Download cache (default: data/cache or $COSTBT_CACHE_DIR)."
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with status 1 if a cached series has gaps.")
+    ] = False,
 ) -> None:
-    """Show the bundled files (manifest, hashes, sources), coverage per column, gaps and the panel."""
+    """Show the bundled files (manifest, hashes, sources), coverage per column, gaps, the panel,
+    and the cached downloads (source, coverage, gaps, age)."""
     from data import bundle
     from data import bundled_files as bf
     from data.coverage import column_coverage
@@ -227,6 +237,60 @@ def data_status(
         f"panel: {len(panel)} rows x {panel.shape[1]} columns, {panel.index.min().date()} .. "
         f"{panel.index.max().date()}; manifest sha256 {bundle.manifest_hash(root)[:16]}"
     )
+    _cache_status(cache_dir, strict)
+
+
+def _cache_status(cache_dir: Path | None, strict: bool) -> None:
+    import pandas as pd
+
+    from data.cache import Cache
+    from data.coverage import cached_series
+
+    cache = Cache(cache_dir)
+    series = cached_series(cache)
+    if not series:
+        out.print(f"cache {cache.root}: no downloads yet (costbt data fetch ...)")
+        return
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    t = Table(title=f"Cached downloads: {cache.root}", title_justify="left")
+    for col in (
+        "series",
+        "source",
+        "symbol",
+        "tf",
+        "rows",
+        "first",
+        "last",
+        "gaps",
+        "data age",
+        "fetched",
+        "sha256",
+    ):
+        t.add_column(col, no_wrap=True)
+    for s in series:
+        age = "-" if s.last is None else f"{(now - s.last).days} d"
+        fetched = (
+            "-"
+            if s.fetched_at is None
+            else f"{(now - s.fetched_at).total_seconds() / 3600:.1f} h ago"
+        )
+        t.add_row(
+            s.file,
+            s.source,
+            s.symbol,
+            s.timeframe,
+            str(s.rows),
+            _fmt_day(s.first),
+            _fmt_day(s.last),
+            f"{s.gaps} (largest {s.largest_gap})" if s.gaps else "none",
+            age,
+            fetched,
+            "[green]ok[/]" if s.hash_ok else "[red]changed[/]",
+        )
+    out.print(t)
+    gappy = [s for s in series if s.gaps]
+    if strict and gappy:
+        raise fail(f"--strict: cached series {gappy[0].file} has {gappy[0].gaps} gap(s)", code=1)
 
 
 @data_app.command("panel")
@@ -244,11 +308,29 @@ def data_panel(
         str | None, typer.Option("--start", help="First row to keep (YYYY-MM-DD).")
     ] = None,
     max_gap_days: MaxGap = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir", help="Download cache (default: data/cache or $COSTBT_CACHE_DIR)."
+        ),
+    ] = None,
+    use_cache: Annotated[
+        str,
+        typer.Option(
+            "--use-cache",
+            help="Cached downloads: 'extend' adds rows after the bundled span, 'replace' prefers them, 'no' ignores them.",
+        ),
+    ] = "extend",
 ) -> None:
-    """Export the point-in-time daily panel."""
+    """Export the point-in-time daily panel (and its provenance beside it, as .provenance.json)."""
+    import json
+
     import pandas as pd
 
     from data.panel import load_panel
+
+    if use_cache not in ("extend", "replace", "no"):
+        raise fail(f"--use-cache: '{use_cache}' must be extend, replace or no")
 
     for flag, value in (("--as-of", as_of), ("--start", start)):
         if value is not None:
@@ -260,7 +342,12 @@ def data_panel(
     if suffix not in (".csv", ".parquet"):
         raise fail(f"--out: '{output}' must end in .csv or .parquet")
     panel = load_panel(
-        bundle_dir, as_of=as_of, start=start, max_gap_days=parse_gap_limits(max_gap_days)
+        bundle_dir,
+        as_of=as_of,
+        start=start,
+        max_gap_days=parse_gap_limits(max_gap_days),
+        cache_dir=cache_dir,
+        use_cache=None if use_cache == "no" else use_cache,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
@@ -269,7 +356,13 @@ def data_panel(
     else:
         panel.to_parquet(tmp)
     tmp.replace(output)
-    out.print(f"wrote {output} ({len(panel)} rows x {panel.shape[1]} columns)")
+    prov = output.with_name(output.name + ".provenance.json")
+    prov.write_text(json.dumps(panel.attrs["provenance"], indent=2) + "\n", encoding="utf-8")
+    out.print(f"wrote {output} ({len(panel)} rows x {panel.shape[1]} columns) and {prov.name}")
+    for source, p in panel.attrs["provenance"]["cache"].items():
+        out.print(
+            f"  {source}: {p['cache_rows']} rows from cache {p['cache_file']} ({p['mode']}), {p['bundled_rows']} bundled"
+        )
 
 
 def _register_provider_commands() -> None:

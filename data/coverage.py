@@ -88,3 +88,70 @@ def column_coverage(frame: pd.DataFrame, schema: CsvSchema) -> list[ColumnCovera
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class CachedSeries:
+    """One cached download as `costbt data status` shows it."""
+
+    file: str
+    source: str
+    symbol: str
+    timeframe: str
+    rows: int
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    gaps: int
+    largest_gap: int
+    fetched_at: pd.Timestamp | None
+    hash_ok: bool
+
+
+_STEPS = {
+    "1d": pd.Timedelta(days=1),
+    "8h": pd.Timedelta(hours=8),
+    "4h": pd.Timedelta(hours=4),
+    "1h": pd.Timedelta(hours=1),
+}
+
+
+def cached_series(cache) -> list[CachedSeries]:
+    """Coverage of every series in a `data.cache.Cache` (gaps: rows further apart than a step)."""
+    import hashlib
+
+    out = []
+    for name, entry in sorted(cache.manifest()["files"].items()):
+        path = cache.root / name
+        hash_ok = path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == entry.get(
+            "sha256"
+        )
+        gaps = largest = 0
+        first = last = None
+        if path.exists():
+            frame = pd.read_parquet(path)
+            if len(frame):
+                idx = pd.DatetimeIndex(frame.index)
+                first, last = idx.min(), idx.max()
+                step = _STEPS.get(str(entry.get("timeframe")))
+                if step is not None and len(idx) > 1:
+                    d = np.diff(idx.asi8) / step.value
+                    tol = 1.5 if entry.get("kind") == "funding" else 1.0 + 1e-9
+                    bad = d[d > tol]
+                    gaps, largest = int(bad.size), int(round(bad.max()) - 1) if bad.size else 0
+        fetched = entry.get("fetched_at")
+        out.append(
+            CachedSeries(
+                name,
+                str(entry.get("source")),
+                str(entry.get("symbol")),
+                str(entry.get("timeframe")),
+                int(entry.get("rows", 0)),
+                first,
+                last,
+                gaps,
+                largest,
+                pd.Timestamp(fetched).tz_localize(None) if fetched else None,
+                hash_ok,
+            )
+        )
+    return out

@@ -216,8 +216,10 @@ def load_panel(
     as_of: pd.Timestamp | str | None = None,
     start: pd.Timestamp | str | None = None,
     max_gap_days: Mapping[str, int | None] | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: str | None = None,
 ) -> pd.DataFrame:
-    """Load the bundled sources and build the point-in-time panel.
+    """Load the bundled sources (and optionally cached downloads) and build the panel.
 
     Args:
         path: bundle folder (default: the package's ``data/bundled``).
@@ -225,11 +227,23 @@ def load_panel(
             source truncated at ``as_of``, rows up to ``as_of``.
         start: drop rows before this day (rows themselves are unaffected).
         max_gap_days: per-file override of the gap limit, keyed by file name.
+        cache_dir: download cache (default: ``data/cache`` or ``$COSTBT_CACHE_DIR``).
+        use_cache: None (bundled only), ``"extend"`` (cached rows after the bundled span) or
+            ``"replace"`` (cached rows wherever present); see `data.overlay`.
+
+    ``panel.attrs["provenance"]`` records, per source, how many rows came from the bundle and
+    which cached file (sha256, span) supplied the rest.
 
     Raises:
-        data.errors.DataError: a bundled file is missing or malformed.
+        data.errors.DataError: a bundled or cached file is missing or malformed.
     """
     frames = load_sources(path, max_gap_days=max_gap_days)
+    provenance: dict = {}
+    if use_cache is not None:
+        from data.cache import Cache
+        from data.overlay import apply_overlays
+
+        frames, provenance = apply_overlays(frames, Cache(cache_dir), use_cache)  # type: ignore[arg-type]
     if as_of is not None:
         frames = truncate_sources(frames, as_of)
     panel = build_panel(frames)
@@ -237,4 +251,8 @@ def load_panel(
         panel = panel.loc[: pd.Timestamp(as_of)]
     if start is not None:
         panel = panel.loc[pd.Timestamp(start) :]
+    panel.attrs["provenance"] = {
+        "bundle_manifest_sha256": bundle.manifest_hash(path),
+        "cache": provenance,
+    }
     return panel
