@@ -321,6 +321,14 @@ def data_panel(
             help="Cached downloads: 'extend' adds rows after the bundled span, 'replace' prefers them, 'no' ignores them.",
         ),
     ] = "extend",
+    etf_snapshot: Annotated[
+        str | None,
+        typer.Option(
+            "--etf-snapshot",
+            help="Farside snapshot to use (label, date or timestamp: the latest taken by then); "
+            "default: the latest taken by --as-of, else the latest.",
+        ),
+    ] = None,
 ) -> None:
     """Export the point-in-time daily panel (and its provenance beside it, as .provenance.json)."""
     import json
@@ -348,6 +356,7 @@ def data_panel(
         max_gap_days=parse_gap_limits(max_gap_days),
         cache_dir=cache_dir,
         use_cache=None if use_cache == "no" else use_cache,
+        etf_snapshot=etf_snapshot,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")

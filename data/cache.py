@@ -147,6 +147,16 @@ class Cache:
             raise DataError("has no 'files' mapping", path=self.manifest_path)
         return data
 
+    def keys(self, source: str | None = None, kind: str | None = None) -> list[SeriesKey]:
+        """Keys of the cached series (optionally of one source and kind), sorted by file name."""
+        out = []
+        for _name, e in sorted(self.manifest()["files"].items()):
+            if (source is None or e.get("source") == source) and (
+                kind is None or e.get("kind") == kind
+            ):
+                out.append(SeriesKey(e["source"], e["kind"], e["symbol"], e["timeframe"]))
+        return out
+
     def entry(self, key: SeriesKey) -> dict | None:
         return self.manifest()["files"].get(key.filename)
 

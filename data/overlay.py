@@ -93,8 +93,13 @@ def apply_overlays(
     cache: Cache,
     mode: Mode,
     overlays: tuple[Overlay, ...] = OVERLAYS,
+    etf_snapshot: str | pd.Timestamp | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
-    """Merge every available cached series into ``frames``; returns (frames, provenance)."""
+    """Merge every available cached series into ``frames``; returns (frames, provenance).
+
+    Spot-ETF flows come from a Farside snapshot (`data.sources.farside`): the latest taken at or
+    before ``etf_snapshot`` (None: the latest stored). No snapshot that early: bundled flows only.
+    """
     out = dict(frames)
     entries = cache.manifest()["files"]
     provenance: dict[str, dict] = {}
@@ -121,4 +126,34 @@ def apply_overlays(
             "cache_span": _span(combined.loc[from_cache]),
         }
         out[ov.source] = combined
+    if "etf_flows" in out:
+        _overlay_etf(out, cache, mode, etf_snapshot, provenance)
     return out, provenance
+
+
+def _overlay_etf(out: dict, cache: Cache, mode: Mode, etf_snapshot, provenance: dict) -> None:
+    from data.errors import DataError
+    from data.sources import farside
+
+    if not farside.list_snapshots(cache):
+        return
+    try:
+        snap = farside.load_snapshot(cache, etf_snapshot)
+    except DataError:
+        return  # no snapshot taken that early
+    cached = farside.etf_frame_for_panel(cache, snap.taken_at)
+    bundled = out["etf_flows"]
+    combined = combine(bundled, cached, mode)
+    from_cache = combined.index.isin(cached.index) & (
+        ~combined.index.isin(bundled.index) if mode == "extend" else True
+    )
+    provenance["etf_flows"] = {
+        "mode": mode,
+        "bundled_rows": int((~from_cache).sum()),
+        "cache_rows": int(from_cache.sum()),
+        "cache_file": snap.key.filename,
+        "cache_sha256": (cache.entry(snap.key) or {}).get("sha256"),
+        "snapshot_taken_at": snap.taken_at.isoformat(),
+        "cache_span": _span(combined.loc[from_cache]),
+    }
+    out["etf_flows"] = combined

@@ -218,6 +218,7 @@ def load_panel(
     max_gap_days: Mapping[str, int | None] | None = None,
     cache_dir: str | Path | None = None,
     use_cache: str | None = None,
+    etf_snapshot: str | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Load the bundled sources (and optionally cached downloads) and build the panel.
 
@@ -230,6 +231,9 @@ def load_panel(
         cache_dir: download cache (default: ``data/cache`` or ``$COSTBT_CACHE_DIR``).
         use_cache: None (bundled only), ``"extend"`` (cached rows after the bundled span) or
             ``"replace"`` (cached rows wherever present); see `data.overlay`.
+        etf_snapshot: with ``use_cache``, the Farside snapshot to use (the latest taken at or
+            before this instant or label); default: the latest taken by the end of ``as_of``
+            when given, else the latest stored.
 
     ``panel.attrs["provenance"]`` records, per source, how many rows came from the bundle and
     which cached file (sha256, span) supplied the rest.
@@ -243,7 +247,15 @@ def load_panel(
         from data.cache import Cache
         from data.overlay import apply_overlays
 
-        frames, provenance = apply_overlays(frames, Cache(cache_dir), use_cache)  # type: ignore[arg-type]
+        snapshot = etf_snapshot
+        if snapshot is None and as_of is not None:
+            snapshot = pd.Timestamp(as_of) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+        frames, provenance = apply_overlays(
+            frames,
+            Cache(cache_dir),
+            use_cache,  # type: ignore[arg-type]
+            etf_snapshot=snapshot,
+        )
     if as_of is not None:
         frames = truncate_sources(frames, as_of)
     panel = build_panel(frames)

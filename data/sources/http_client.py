@@ -2,12 +2,14 @@
 
 Retries (see `data.sources.retry`): connection errors, timeouts, HTTP 429 (honouring
 ``Retry-After``) and 5xx. Fails at once on other 4xx: 401/403 (bad or missing API key) and
-400/404 (bad parameters) raise `FetchError` with exit code 2. API keys travel in headers, never in
-URLs, and error messages never include header values.
+400/404 (bad parameters) raise `FetchError` with exit code 2. API keys travel in headers where the
+provider allows it (Coin Metrics only takes a query parameter; its module masks the key in every
+message), and error messages never include header values.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -56,18 +58,26 @@ class HttpClient:
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 if status in (401, 403):
+                    hint = "missing or invalid API key" if self.headers else "access refused"
                     raise FetchError(
-                        f"{url}: HTTP {status}: missing or invalid API key", exit_code=2
+                        f"{url}: HTTP {status}: {hint}", exit_code=2, status=status
                     ) from None
                 if status in (400, 404, 422):
                     raise FetchError(
-                        f"{url}: HTTP {status}: the provider rejected the request", exit_code=2
+                        f"{url}: HTTP {status}: the provider rejected the request",
+                        exit_code=2,
+                        status=status,
                     ) from None
                 if status != 429 and status < 500:
-                    raise FetchError(f"{url}: HTTP {status}") from None
+                    raise FetchError(f"{url}: HTTP {status}", status=status) from None
                 retry_after = parse_retry_after(exc.headers.get("Retry-After"))
                 last = f"HTTP {status}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            except (
+                urllib.error.URLError,
+                TimeoutError,
+                ConnectionError,
+                http.client.HTTPException,
+            ) as exc:
                 reason = getattr(exc, "reason", exc)
                 last = f"network error ({reason})"
             if attempt == self.policy.max_attempts:

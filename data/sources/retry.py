@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 
 class FetchError(Exception):
-    """A download failed for good. ``exit_code`` 2 means bad input (unknown symbol, bad key)."""
+    """A download failed for good. ``exit_code`` 2 means bad input (unknown symbol, bad key);
+    ``status`` is the HTTP status when one caused it."""
 
-    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+    def __init__(self, message: str, *, exit_code: int = 1, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.status = status
 
 
 @dataclass(frozen=True)

@@ -52,4 +52,6 @@ def test_project_code_never_reads_the_shared_raw_folder():
             if path_ref.search(path.read_text(encoding="utf-8")):
                 offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
-    assert path_ref.search('RAW = ROOT.parent / "shared" / "data"')  # the pattern does catch a reference
+    assert path_ref.search(
+        'RAW = ROOT.parent / "shared" / "data"'
+    )  # the pattern does catch a reference

@@ -102,3 +102,36 @@ def test_every_overlay_targets_a_panel_source():
 
     assert {o.source for o in OVERLAYS} <= set(SOURCES_BY_NAME)
     assert FUNDING_KEY in {o.key for o in OVERLAYS}
+
+
+def test_the_panel_can_be_built_as_of_a_farside_snapshot(tmp_path):
+    from datetime import UTC, datetime
+
+    from data.sources.farside import snapshot_key
+
+    cache = Cache(tmp_path)
+    flows = bundle.load_etf_flows()
+    early = flows.loc[:"2025-11-17"].copy()
+    early.loc["2025-11-17", "ibit_usd_m"] = -100.0  # as first published; revised later
+    late = flows.copy()
+    late.loc["2025-11-18", "ibit_usd_m"] = -500.0  # a later revision
+    cache.write(snapshot_key(datetime(2025, 11, 18, 6, tzinfo=UTC)), early, client="urllib")
+    cache.write(snapshot_key(datetime(2026, 4, 11, 12, tzinfo=UTC)), late, client="urllib")
+
+    latest = load_panel(cache_dir=tmp_path, use_cache="replace")
+    assert latest.loc["2025-11-19", "etf_flow_ibit_usd_m"] == -500.0
+    assert latest.attrs["provenance"]["cache"]["etf_flows"]["snapshot_taken_at"].startswith(
+        "2026-04-11"
+    )
+
+    then = load_panel(cache_dir=tmp_path, use_cache="replace", as_of="2025-11-19")
+    assert then.attrs["provenance"]["cache"]["etf_flows"]["snapshot_taken_at"].startswith(
+        "2025-11-18"
+    )
+    assert then.loc["2025-11-18", "etf_flow_ibit_usd_m"] == -100.0  # as that snapshot had it
+    assert latest.loc["2025-11-18", "etf_flow_ibit_usd_m"] == flows.loc["2025-11-17", "ibit_usd_m"]
+
+    chosen = load_panel(cache_dir=tmp_path, use_cache="replace", etf_snapshot="2025-12-01")
+    assert chosen.attrs["provenance"]["cache"]["etf_flows"]["snapshot_taken_at"].startswith(
+        "2025-11-18"
+    )

@@ -1,0 +1,276 @@
+"""``costbt data chain``: chain statistics from blockchain.com or Coin Metrics into the cache.
+
+    costbt data chain --provider blockchain_com [--chart hash-rate ...] [--since DATE]
+    costbt data chain --provider coinmetrics [--metric HashRate ...] [--since DATE]
+        [--cache-dir DIR] [--api-url URL] [--quiet]
+
+Network and pandas-heavy modules are imported inside the command. Bad input exits 2 with one line
+naming the flag; a failed download prints one line and exits with the error's code (2 for a
+rejected request or key, 1 otherwise), keeping everything already written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from backtest.cli import err, fail, out, reports_bad_input
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from data.sources.blockchain_com import ChainResult
+
+PROVIDERS = ("blockchain_com", "coinmetrics")
+
+
+class _Plain:
+    """Progress as plain lines (pipes, CI logs); nothing at all when ``quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def start(self, description: str, total: int | None) -> None:
+        if not self.quiet:
+            days = "up to date" if total == 0 else f"{total} days to fetch"
+            out.print(f"{description}: {days}", highlight=False, soft_wrap=True)
+
+    def advance(self, days: int, detail: str = "") -> None:
+        if detail and not self.quiet:
+            out.print(f"  {detail}", highlight=False, soft_wrap=True)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            err.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
+
+    def finish(self) -> None:
+        pass
+
+
+class _Bar:
+    """Progress as a rich bar (interactive terminals); retry notes print above it."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=out,
+            transient=False,
+        )
+        self.task = None
+
+    def start(self, description: str, total: int | None) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(escape(description), total=total or 1, detail="")
+        if not total:
+            self.progress.update(self.task, completed=1)
+
+    def advance(self, days: int, detail: str = "") -> None:
+        if self.task is not None:
+            self.progress.update(self.task, advance=days, detail=escape(detail))
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(f"  {escape(message)}", highlight=False)
+
+    def finish(self) -> None:
+        if self.task is None:
+            return
+        self.progress.update(self.task, completed=self.progress.tasks[-1].total)
+        self.progress.stop()
+        self.task = None
+
+
+def _parse_day(flag: str, value: str | None) -> pd.Timestamp | None:
+    """A UTC date (YYYY-MM-DD or ISO timestamp) -> Timestamp; bad values exit 2 naming ``flag``."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise fail(f"{flag}: '{escape(value)}' is not a date (YYYY-MM-DD)") from None
+    if ts is pd.NaT:
+        raise fail(f"{flag}: '{escape(value)}' is not a date (YYYY-MM-DD)")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def _summary(result: ChainResult) -> None:
+    span = "empty" if result.first is None else f"{result.first.date()}..{result.last.date()}"
+    out.print(
+        f"{result.key.filename}: {result.rows} rows {span} (+{result.new_rows} new, "
+        f"{result.requests} requests, complete through {result.through.date()})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def register(data_app: typer.Typer) -> None:
+    """Add ``costbt data chain`` to ``data_app``."""
+
+    @data_app.command("chain")
+    @reports_bad_input
+    def chain(
+        provider: Annotated[
+            str,
+            typer.Option("--provider", help="blockchain_com (charts API) or coinmetrics (API v4)."),
+        ],
+        chart: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--chart",
+                help="blockchain.com chart (repeatable): hash-rate, difficulty, miners-revenue, "
+                "transaction-fees-usd. Default: all four.",
+                show_default=False,
+            ),
+        ] = None,
+        metric: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--metric",
+                help="Coin Metrics metric id (repeatable or comma-separated), e.g. HashRate, "
+                "BlkCnt, IssTotNtv, SplyCur, PriceUSD, CapMrktCurUSD. Default: HashRate.",
+                show_default=False,
+            ),
+        ] = None,
+        since: Annotated[
+            str | None,
+            typer.Option(
+                "--since",
+                help="First UTC day to (re)fetch. Default: the last cached day (refetched), or "
+                "2009-01-03 when nothing is cached.",
+                show_default=False,
+            ),
+        ] = None,
+        cache_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--cache-dir",
+                help="Cache folder (default: data/cache, or $COSTBT_CACHE_DIR).",
+                show_default=False,
+            ),
+        ] = None,
+        api_url: Annotated[
+            str | None,
+            typer.Option(
+                "--api-url",
+                help="Provider base URL, e.g. a local server (default: https://api.blockchain.info "
+                "or $COSTBT_BLOCKCHAIN_COM_URL; https://community-api.coinmetrics.io/v4 or "
+                "$COSTBT_COINMETRICS_URL). Coin Metrics URLs include /v4.",
+                show_default=False,
+            ),
+        ] = None,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="No progress output, only the summary.")
+        ] = False,
+        now: Annotated[
+            str | None,
+            typer.Option("--now", hidden=True, help="Pretend the current UTC time is this."),
+        ] = None,
+    ) -> None:
+        """Download daily chain statistics (hash rate, difficulty, revenue, fees) into the cache.
+
+        Incremental and resumable: starts at the last cached day, never stores the unfinished
+        current UTC day, and writes after every request. Coin Metrics API key (optional):
+        $COSTBT_COINMETRICS_API_KEY.
+        """
+        if provider not in PROVIDERS:
+            raise fail(f"--provider: '{escape(provider)}' is not one of {', '.join(PROVIDERS)}")
+        if api_url is not None and not api_url.startswith(("http://", "https://")):
+            raise fail(f"--api-url: '{escape(api_url)}' is not an http:// or https:// URL")
+        since_ts = _parse_day("--since", since)
+        now_ts = _parse_day("--now", now)
+        if provider == "blockchain_com":
+            if metric:
+                raise fail("--metric applies to --provider coinmetrics (use --chart)")
+            from data.sources import blockchain_com as source
+
+            charts = list(dict.fromkeys(chart or source.CHARTS))
+            for c in charts:
+                if c not in source.CHARTS:
+                    raise fail(
+                        f"--chart: '{escape(c)}' is not a supported chart "
+                        f"(supported: {', '.join(source.CHARTS)})"
+                    )
+            jobs = [("blockchain_com", c) for c in charts]
+        else:
+            if chart:
+                raise fail("--chart applies to --provider blockchain_com (use --metric)")
+            from data.sources import coinmetrics as source
+
+            names = [
+                m.strip() for raw in (metric or source.DEFAULT_METRICS) for m in raw.split(",")
+            ]
+            try:
+                specs = source.resolve_metrics(n for n in names if n)
+            except ValueError as exc:
+                raise fail(f"--metric: {escape(str(exc))}") from None
+            jobs = [("coinmetrics", [m.name for m in specs])]
+        _run(jobs, cache_dir, api_url, quiet, since_ts, now_ts)
+
+
+def _run(
+    jobs: list[tuple[str, str | list[str]]],
+    cache_dir: Path | None,
+    api_url: str | None,
+    quiet: bool,
+    since: pd.Timestamp | None,
+    now: pd.Timestamp | None,
+) -> None:
+    """Run each download, printing a summary line per series; stop at the first failure."""
+    from data.cache import Cache
+    from data.sources import blockchain_com as bc
+    from data.sources import coinmetrics as cm
+    from data.sources.retry import FetchError
+
+    cache = Cache(cache_dir)
+    interactive = sys.stdout.isatty() and not quiet
+    for provider, what in jobs:
+        progress = _Bar() if interactive else _Plain(quiet)
+        try:
+            if provider == "blockchain_com":
+                config = bc.ChartConfig(base_url=api_url)
+                result = bc.download_chart(
+                    what,
+                    cache,
+                    client=bc.make_client(config, progress=progress),
+                    config=config,
+                    since=since,
+                    now=now,
+                    progress=progress,
+                )
+            else:
+                config = cm.CoinMetricsConfig(base_url=api_url)
+                key = cm.api_key_from_env()
+                result = cm.download_asset_metrics(
+                    cache,
+                    what,
+                    client=cm.make_client(config, api_key=key, progress=progress),
+                    config=config,
+                    api_key=key,
+                    since=since,
+                    now=now,
+                    progress=progress,
+                )
+        except FetchError as exc:
+            progress.finish()
+            message = f"{exc.message} (rows already written are kept; rerun to resume)"
+            raise fail(escape(message), code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            progress.finish()
+            raise fail(
+                "interrupted: rows already written are kept; rerun to resume", code=130
+            ) from None
+        finally:
+            progress.finish()
+        _summary(result)
