@@ -38,7 +38,7 @@ class ConsoleProgress:
             )
             return
         self._bar = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("rows"),
@@ -49,10 +49,12 @@ class ConsoleProgress:
         self._bar.start()
         self._task = self._bar.add_task(description, total=total)
 
-    def advance(self, rows: int) -> None:
+    def advance(self, rows: int, detail: str = "") -> None:
         self._done += rows
         if self.quiet:
             return
+        if detail and self._bar is None and self.plain:
+            self.console.print(f"  {detail}", highlight=False, soft_wrap=True)
         if self._bar is not None:
             if self._total is not None and self._done > self._total:
                 self._bar.update(self._task, total=self._done)
@@ -64,7 +66,10 @@ class ConsoleProgress:
 
     def note(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"  {self._desc}: {message}", highlight=False, style="yellow")
+            target = self._bar.console if self._bar is not None else self.console
+            target.print(
+                f"  {self._desc}: {message}", highlight=False, style="yellow", markup=False
+            )
 
     def finish(self) -> None:
         if not self._desc:

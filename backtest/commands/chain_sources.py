@@ -11,14 +11,14 @@ rejected request or key, 1 otherwise), keeping everything already written.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from backtest.cli import err, fail, out, reports_bad_input
+from backtest.cli import fail, out, reports_bad_input
+from backtest.commands.options import parse_day
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,83 +26,6 @@ if TYPE_CHECKING:
     from data.sources.blockchain_com import ChainResult
 
 PROVIDERS = ("blockchain_com", "coinmetrics")
-
-
-class _Plain:
-    """Progress as plain lines (pipes, CI logs); nothing at all when ``quiet``."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def start(self, description: str, total: int | None) -> None:
-        if not self.quiet:
-            days = "up to date" if total == 0 else f"{total} days to fetch"
-            out.print(f"{description}: {days}", highlight=False, soft_wrap=True)
-
-    def advance(self, days: int, detail: str = "") -> None:
-        if detail and not self.quiet:
-            out.print(f"  {detail}", highlight=False, soft_wrap=True)
-
-    def note(self, message: str) -> None:
-        if not self.quiet:
-            err.print(f"  {escape(message)}", highlight=False, soft_wrap=True)
-
-    def finish(self) -> None:
-        pass
-
-
-class _Bar:
-    """Progress as a rich bar (interactive terminals); retry notes print above it."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[detail]}"),
-            console=out,
-            transient=False,
-        )
-        self.task = None
-
-    def start(self, description: str, total: int | None) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task(escape(description), total=total or 1, detail="")
-        if not total:
-            self.progress.update(self.task, completed=1)
-
-    def advance(self, days: int, detail: str = "") -> None:
-        if self.task is not None:
-            self.progress.update(self.task, advance=days, detail=escape(detail))
-
-    def note(self, message: str) -> None:
-        self.progress.console.print(f"  {escape(message)}", highlight=False)
-
-    def finish(self) -> None:
-        if self.task is None:
-            return
-        self.progress.update(self.task, completed=self.progress.tasks[-1].total)
-        self.progress.stop()
-        self.task = None
-
-
-def _parse_day(flag: str, value: str | None) -> pd.Timestamp | None:
-    """A UTC date (YYYY-MM-DD or ISO timestamp) -> Timestamp; bad values exit 2 naming ``flag``."""
-    if value is None:
-        return None
-    import pandas as pd
-
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError):
-        raise fail(f"{flag}: '{escape(value)}' is not a date (YYYY-MM-DD)") from None
-    if ts is pd.NaT:
-        raise fail(f"{flag}: '{escape(value)}' is not a date (YYYY-MM-DD)")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts
 
 
 def _summary(result: ChainResult) -> None:
@@ -188,8 +111,8 @@ def register(data_app: typer.Typer) -> None:
             raise fail(f"--provider: '{escape(provider)}' is not one of {', '.join(PROVIDERS)}")
         if api_url is not None and not api_url.startswith(("http://", "https://")):
             raise fail(f"--api-url: '{escape(api_url)}' is not an http:// or https:// URL")
-        since_ts = _parse_day("--since", since)
-        now_ts = _parse_day("--now", now)
+        since_ts = parse_day("--since", since)
+        now_ts = parse_day("--now", now)
         if provider == "blockchain_com":
             if metric:
                 raise fail("--metric applies to --provider coinmetrics (use --chart)")
@@ -228,15 +151,15 @@ def _run(
     now: pd.Timestamp | None,
 ) -> None:
     """Run each download, printing a summary line per series; stop at the first failure."""
+    from backtest.progress import ConsoleProgress
     from data.cache import Cache
     from data.sources import blockchain_com as bc
     from data.sources import coinmetrics as cm
     from data.sources.retry import FetchError
 
     cache = Cache(cache_dir)
-    interactive = sys.stdout.isatty() and not quiet
+    progress = ConsoleProgress(out, quiet=quiet)
     for provider, what in jobs:
-        progress = _Bar() if interactive else _Plain(quiet)
         try:
             if provider == "blockchain_com":
                 config = bc.ChartConfig(base_url=api_url)

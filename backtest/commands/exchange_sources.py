@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from backtest.cli import err, fail, out, reports_bad_input
+from backtest.commands.options import CacheDir, Now, Quiet, Strict, fail_fetch, parse_instant
 
-CacheDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache-dir",
-        help="Cache folder (default: data/cache, or $COSTBT_CACHE_DIR).",
-        show_default=False,
-    ),
-]
 ApiUrl = Annotated[
     str | None,
     typer.Option(
@@ -26,35 +18,6 @@ ApiUrl = Annotated[
         show_default=False,
     ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output, only the summary.")]
-Strict = Annotated[
-    bool, typer.Option("--strict", help="Exit with status 1 if the stored series has gaps.")
-]
-Now = Annotated[
-    str | None,
-    typer.Option(
-        "--now",
-        hidden=True,
-        help="Pretend the current time is this UTC instant (replaying history).",
-    ),
-]
-
-
-def parse_instant(flag: str, value: str | None) -> int | None:
-    """A UTC date or ISO timestamp -> epoch ms; exits 2 naming the flag on a bad value."""
-    if value is None:
-        return None
-    import pandas as pd
-
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise fail(f"{flag}: '{value}' is not a date (YYYY-MM-DD) or ISO timestamp") from None
-    if ts is pd.NaT:
-        raise fail(f"{flag}: '{value}' is not a date")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return int(ts.value // 1_000_000)
 
 
 def _summary(results) -> None:
@@ -102,8 +65,7 @@ def _run(jobs, *, cache_dir, api_url, quiet, strict, now_ms) -> None:
         progress.finish()
         if results:
             _summary(results)
-        hint = "" if exc.exit_code == 2 else " (rows already written are kept; rerun to resume)"
-        raise fail(f"{exc.message}{hint}", code=exc.exit_code) from None
+        raise fail_fetch(exc) from None
     except KeyboardInterrupt:
         progress.finish()
         raise fail(
@@ -274,8 +236,7 @@ def register(data_app: typer.Typer) -> None:
                     skipped.append(c.instrument)
         except FetchError as exc:
             progress.finish()
-            hint = "" if exc.exit_code == 2 else " (rows already written are kept; rerun to resume)"
-            raise fail(f"{exc.message}{hint}", code=exc.exit_code) from None
+            raise fail_fetch(exc) from None
         _summary(results)
         for name in skipped:
             err.print(

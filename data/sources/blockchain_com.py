@@ -47,7 +47,6 @@ import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -55,6 +54,7 @@ import pandas as pd
 from data.cache import Cache, SeriesKey
 from data.errors import DataError
 from data.sources.http_client import HttpClient
+from data.sources.progress import Progress, SilentProgress
 from data.sources.retry import FetchError, RetryPolicy
 
 BASE_URL = "https://api.blockchain.info"
@@ -135,34 +135,6 @@ class ChartConfig:
     def __post_init__(self) -> None:
         if self.span_days < 1:
             raise ValueError("span_days must be at least 1")
-
-
-class Progress(Protocol):
-    """What the chain downloaders report; the CLI renders it as a rich bar or plain lines.
-
-    ``total`` and ``advance`` count calendar days covered by the download.
-    """
-
-    def start(self, description: str, total: int | None) -> None: ...
-    def advance(self, days: int, detail: str = "") -> None: ...
-    def note(self, message: str) -> None: ...
-    def finish(self) -> None: ...
-
-
-class SilentProgress:
-    """A `Progress` that reports nothing."""
-
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, days: int, detail: str = "") -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass

@@ -62,8 +62,6 @@ from data.errors import DataError
 from data.sources.blockchain_com import (
     GENESIS,
     ChainResult,
-    Progress,
-    SilentProgress,
     check_cached,
     client_version,
     day,
@@ -73,6 +71,7 @@ from data.sources.blockchain_com import (
     utc_today,
 )
 from data.sources.http_client import HttpClient
+from data.sources.progress import Progress, SilentProgress
 from data.sources.retry import FetchError, RetryPolicy
 
 COMMUNITY_URL = "https://community-api.coinmetrics.io/v4"

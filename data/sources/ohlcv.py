@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import ccxt
 import numpy as np
@@ -29,34 +29,12 @@ import pandas as pd
 
 from data.cache import Cache, SeriesKey
 from data.sources.exchange import FUNDING_PAGE_LIMIT, PAGE_LIMIT, call
+from data.sources.progress import Progress, SilentProgress
 from data.sources.retry import FetchError, RetryPolicy
 
 Kind = Literal["ohlcv", "funding"]
 OHLCV_COLUMNS = ("open_quote", "high_quote", "low_quote", "close_quote", "volume_base")
 FUNDING_INTERVAL_MS = 8 * 3_600_000
-
-
-class Progress(Protocol):
-    """What `sync` reports; the CLI renders it as a rich bar or plain lines."""
-
-    def start(self, description: str, total: int | None) -> None: ...
-    def advance(self, rows: int) -> None: ...
-    def note(self, message: str) -> None: ...
-    def finish(self) -> None: ...
-
-
-class _Silent:
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, rows: int) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -235,7 +213,7 @@ def sync(
     on_write: Callable[[pd.DataFrame], None] | None = None,
 ) -> SyncResult:
     """Bring one series in ``cache`` up to date; see the module docstring for the rules."""
-    progress = progress or _Silent()
+    progress = progress or SilentProgress()
     now_ms = int(now_ms if now_ms is not None else exchange.milliseconds())
     call(exchange, exchange.load_markets, policy=policy, on_retry=progress.note)
     if request.symbol not in exchange.markets:
