@@ -13,19 +13,12 @@ Network and pandas-heavy code is imported inside the command.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-CacheDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache-dir",
-        help="Cache folder (default: data/cache, or $COSTBT_CACHE_DIR).",
-        show_default=False,
-    ),
-]
+from backtest.commands.options import CacheDir
+
 ApiUrl = Annotated[
     str | None,
     typer.Option(

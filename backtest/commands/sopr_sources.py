@@ -18,14 +18,8 @@ from typing import Annotated
 
 import typer
 
-CacheDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache-dir",
-        help="Cache folder (default: data/cache, or $COSTBT_CACHE_DIR).",
-        show_default=False,
-    ),
-]
+from backtest.commands.options import CacheDir
+
 PROVIDERS = ("glassnode",)
 
 
