@@ -391,6 +391,10 @@ def _register_provider_commands() -> None:
 
 _register_provider_commands()
 
+from backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
+
+_cost_command.register(app)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -1,0 +1,491 @@
+"""The cost of producing one bitcoin, by several models, point in time, and the below-cost rule.
+
+Units: power price p in USD per kWh, efficiency eps in J/TH (= W per TH/s), hashrate H in TH/s,
+difficulty D dimensionless (expected hashes per block = D * 2^32), block subsidy R in BTC, costs in
+USD per BTC. Formulas and test vectors: shared reference models.md §1.
+
+Models (each a pure function of panel columns and assumptions; the value on day d uses rows <= d):
+
+* ``electricity`` (JPMorgan / CBECI style, §1a):
+  C = H * eps * 24/1000 * PUE * p / (BTC issued per day), on trailing ``smooth_days`` sums of
+  energy cost and issuance. Because the daily hashrate estimate is blocks * D * 2^32 / 86400,
+  this equals Hayes' formula with the window's mean difficulty: block-count noise cancels.
+* ``hayes`` (Hayes 2015/2017, §1b): P* = p * eps * D * 2^32 / (3.6e18 * R), times PUE.
+* ``all_in`` (§1c): electricity * opex_multiplier + capex per BTC, with
+  capex = hardware_usd_per_th * H / (depreciation_years * 365) / (BTC issued per day).
+* ``difficulty_regression`` (Checkonchain / Glassnode, §1d): ln(market cap) = A + B ln(D), refitted
+  every day on an expanding window of days <= d (running sums, so O(n)); model price =
+  exp(A + B ln D) / supply. No full-sample fit anywhere.
+* ``external``: dated analyst estimates from a CSV, each held from its date to the next.
+
+Also: hashprice and hashcost in USD per TH per day (§1e) and the breakeven power price they imply;
+a P10/P50/P90 cost band across distributions of the assumptions; the ``below_cost`` rule (price /
+cost below an entry ratio, optionally for n days, exit above an exit ratio) with hash ribbons
+(§1f) as an optional confirmation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from signals.conditions import as_rule, crossed_above, fired_within, held_for
+from signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
+from signals.output import SignalOutput
+from signals.params import param
+
+TWO_32 = 2.0**32
+J_PER_KWH = 3.6e6
+MODELS = ("electricity", "hayes", "all_in", "difficulty_regression", "external")
+#: Models whose value depends on power price, efficiency and PUE (and so have a cost band).
+ASSUMPTION_MODELS = ("electricity", "hayes", "all_in")
+
+
+@dataclass(frozen=True)
+class CostAssumptions:
+    """What a miner pays and how efficient the fleet is (the swept assumption parameters)."""
+
+    power_price: float = param(
+        0.05,
+        low=0.01,
+        high=0.19,
+        step=0.005,
+        unit="USD per kWh",
+        help="electricity price paid by miners",
+    )
+    efficiency_scale: float = param(
+        1.0,
+        low=0.5,
+        high=1.5,
+        step=0.05,
+        unit="multiplier",
+        help="scales the fleet-efficiency timeline (1 = as estimated)",
+    )
+    pue: float = param(
+        1.1,
+        low=1.0,
+        high=1.5,
+        step=0.05,
+        unit="ratio",
+        help="power usage effectiveness (cooling, losses)",
+    )
+    fleet_lag_days: int = param(
+        1095,
+        low=365,
+        high=1825,
+        step=91,
+        unit="days",
+        help="fleet trails the frontier by this much",
+    )
+    opex_multiplier: float = param(
+        1.2,
+        low=1.0,
+        high=2.0,
+        step=0.05,
+        unit="multiplier",
+        help="all-in: other cash costs over power",
+    )
+    hardware_usd_per_th: float = param(
+        20.0, low=5.0, high=60.0, step=2.5, unit="USD per TH/s", help="all-in: fleet hardware cost"
+    )
+    depreciation_years: float = param(
+        3.0, low=1.0, high=6.0, step=0.5, unit="years", help="all-in: straight-line life"
+    )
+    smooth_days: int = param(
+        7, low=1, high=60, unit="days", help="trailing window of hashrate and issuance"
+    )
+
+
+# ----------------------------------------------------------------------------- formulas
+
+
+def electricity_cost_per_btc(
+    hashrate_ths: pd.Series | float,
+    efficiency_j_per_th: pd.Series | float,
+    power_price_usd_kwh: float,
+    btc_per_day: pd.Series | float,
+    pue: float = 1.0,
+) -> pd.Series | float:
+    """C [USD/BTC] = H[TH/s] * eps[J/TH] * 24/1000 * PUE * p[USD/kWh] / BTC per day.
+
+    H * eps is the network's power in W; * 24 / 1000 gives kWh per day.
+    """
+    return (
+        hashrate_ths * efficiency_j_per_th * 24.0 / 1000.0 * pue * power_price_usd_kwh / btc_per_day
+    )
+
+
+def hayes_cost_per_btc(
+    difficulty: pd.Series | float,
+    efficiency_j_per_th: pd.Series | float,
+    power_price_usd_kwh: float,
+    block_reward_btc: pd.Series | float,
+    pue: float = 1.0,
+) -> pd.Series | float:
+    """Hayes' marginal cost P* [USD/BTC] = p * eps * D * 2^32 / (3.6e18 * R) (times PUE).
+
+    D * 2^32 hashes per block at eps J/TH = eps * D * 2^32 / 1e12 J per block; / 3.6e6 J/kWh;
+    so 1e12 * 3.6e6 = 3.6e18.
+    """
+    return (
+        power_price_usd_kwh
+        * efficiency_j_per_th
+        * difficulty
+        * TWO_32
+        / (3.6e18 * block_reward_btc)
+        * pue
+    )
+
+
+def hashprice_usd_per_th_day(
+    difficulty: pd.Series | float,
+    reward_per_block_btc: pd.Series | float,
+    price_usd: pd.Series | float,
+) -> pd.Series | float:
+    """Revenue of 1 TH/s for a day: 1e12 * 86400 / (D * 2^32) blocks * reward * price."""
+    return 1e12 * 86400.0 / (difficulty * TWO_32) * reward_per_block_btc * price_usd
+
+
+def hashcost_usd_per_th_day(
+    efficiency_j_per_th: pd.Series | float, power_price_usd_kwh: float, pue: float = 1.0
+):
+    """Power cost of 1 TH/s for a day: eps * 24 / 1000 kWh * PUE * p."""
+    return efficiency_j_per_th * 24.0 / 1000.0 * pue * power_price_usd_kwh
+
+
+def breakeven_power_price(
+    hashprice: pd.Series | float, efficiency_j_per_th: pd.Series | float, pue: float = 1.0
+):
+    """Power price (USD/kWh) at which hashcost equals hashprice."""
+    return hashprice / (efficiency_j_per_th * 24.0 / 1000.0 * pue)
+
+
+def expanding_loglog_fit(
+    y: pd.Series, x: pd.Series, min_obs: int = 365
+) -> tuple[pd.Series, pd.Series]:
+    """OLS of ln(y) on ln(x) on every expanding window ending at each day; returns (A, B).
+
+    Uses running sums, so the fit on day d sees only days <= d. NaN until ``min_obs`` valid days.
+    """
+    ly, lx = np.log(y), np.log(x)
+    ok = ly.notna() & lx.notna() & np.isfinite(ly) & np.isfinite(lx)
+    lyv, lxv = ly.where(ok, 0.0), lx.where(ok, 0.0)
+    n = ok.astype(float).cumsum()
+    sx, sy = lxv.cumsum(), lyv.cumsum()
+    sxx, sxy = (lxv * lxv).cumsum(), (lxv * lyv).cumsum()
+    var = sxx - sx * sx / n
+    b = (sxy - sx * sy / n) / var
+    a = (sy - b * sx) / n
+    enough = n >= min_obs
+    return a.where(enough), b.where(enough)
+
+
+# ----------------------------------------------------------------------------- models on the panel
+
+
+def _trailing_ratio(num: pd.Series, den: pd.Series, days: int) -> pd.Series:
+    """sum(num) / sum(den) over the trailing ``days`` rows where both are known.
+
+    Needs the day itself and at least half the window known (so a few missing chain days do not
+    blank a week, and nothing is reported past the end of the data).
+    """
+    both = num.notna() & den.notna()
+    if days <= 1:
+        return (num / den).where(both)
+    need = (days + 1) // 2
+    n = num.where(both).rolling(days, min_periods=need).sum()
+    d = den.where(both).rolling(days, min_periods=need).sum()
+    return (n / d).where(both)  # no value on a day whose own inputs are missing
+
+
+def fleet_efficiency_for(
+    panel: pd.DataFrame, a: CostAssumptions, timeline: EfficiencyTimeline | None = None
+) -> pd.Series:
+    """The fleet-efficiency timeline at the assumptions' power price, lag and scale (J/TH)."""
+    tl = timeline or EfficiencyTimeline()
+    tl = replace(tl, fleet_lag_days=a.fleet_lag_days)
+    return fleet_efficiency(panel, a.power_price, tl) * a.efficiency_scale
+
+
+def electricity_model(
+    panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series | None = None
+) -> pd.Series:
+    """Network electricity cost per BTC on trailing ``smooth_days`` sums (USD/BTC)."""
+    eff = fleet_efficiency_for(panel, a) if eff is None else eff
+    usd_per_day = electricity_cost_per_btc(panel["hashrate_ths"], eff, a.power_price, 1.0, a.pue)
+    return _trailing_ratio(usd_per_day, panel["issuance_btc"], a.smooth_days).rename("electricity")
+
+
+def hayes_model(panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series | None = None) -> pd.Series:
+    """Hayes' marginal cost with the day's mean difficulty and block subsidy (USD/BTC)."""
+    eff = fleet_efficiency_for(panel, a) if eff is None else eff
+    return hayes_cost_per_btc(
+        panel["difficulty"], eff, a.power_price, panel["block_subsidy_btc"], a.pue
+    ).rename("hayes")
+
+
+def all_in_model(
+    panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series | None = None
+) -> pd.Series:
+    """Electricity * opex multiplier + hardware depreciation per BTC (USD/BTC)."""
+    elec = electricity_model(panel, a, eff)
+    capex_per_day = a.hardware_usd_per_th * panel["hashrate_ths"] / (a.depreciation_years * 365.0)
+    capex = _trailing_ratio(capex_per_day, panel["issuance_btc"], a.smooth_days)
+    return (elec * a.opex_multiplier + capex).rename("all_in")
+
+
+def difficulty_regression_model(panel: pd.DataFrame, min_obs: int = 365) -> pd.Series:
+    """exp(A + B ln D) / supply with A, B refitted daily on days <= d (USD/BTC)."""
+    mcap = panel["close_usd"] * panel["supply_btc"]
+    d = panel["difficulty"]
+    a, b = expanding_loglog_fit(mcap, d, min_obs=min_obs)
+    return (np.exp(a + b * np.log(d)) / panel["supply_btc"]).rename("difficulty_regression")
+
+
+DEFAULT_ESTIMATES = Path(__file__).resolve().parent / "reference" / "analyst_cost_estimates.csv"
+
+
+def load_estimates(path: str | Path | None = None) -> pd.DataFrame:
+    """Dated analyst estimates (validated; see `signals.estimates.ESTIMATES`)."""
+    from data.schema import read_csv_checked
+    from signals.estimates import ESTIMATES
+
+    return read_csv_checked(Path(path) if path else DEFAULT_ESTIMATES, ESTIMATES)
+
+
+def external_model(
+    panel: pd.DataFrame, estimates: pd.DataFrame | None = None, source: str | None = None
+) -> pd.Series:
+    """The latest published estimate on or before each day, held until the next (USD/BTC).
+
+    An estimate dated d is usable from row d (its publication day's close). ``source`` picks one
+    publisher (default: every row, the most recent wins).
+    """
+    est = load_estimates() if estimates is None else estimates
+    if source is not None:
+        est = est[est["source"] == source]
+    s = est["cost_usd_per_btc"].groupby(level=0).last()
+    s = s[s.index <= panel.index.max()] if len(panel) else s
+    return s.reindex(panel.index.union(s.index)).ffill().reindex(panel.index).rename("external")
+
+
+def hashprice_frame(
+    panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series | None = None
+) -> pd.DataFrame:
+    """Hashprice (subsidy only; fees are not in the bundle), hashcost and breakeven power price."""
+    eff = fleet_efficiency_for(panel, a) if eff is None else eff
+    hp = hashprice_usd_per_th_day(
+        panel["difficulty"], panel["block_subsidy_btc"], panel["close_usd"]
+    )
+    hc = hashcost_usd_per_th_day(eff, a.power_price, a.pue)
+    return pd.DataFrame(
+        {
+            "hashprice_usd_per_th_day": hp,
+            "hashcost_usd_per_th_day": hc,
+            "breakeven_power_usd_kwh": breakeven_power_price(hp, eff, a.pue),
+        }
+    )
+
+
+def cost_models(
+    panel: pd.DataFrame, a: CostAssumptions = CostAssumptions(), models: tuple[str, ...] = MODELS
+) -> pd.DataFrame:
+    """Every requested model's cost per BTC (USD/BTC), one column each."""
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown cost model '{unknown[0]}' (known: {', '.join(MODELS)})")
+    eff = fleet_efficiency_for(panel, a) if set(models) & set(ASSUMPTION_MODELS) else None
+    builders: dict[str, Callable[[], pd.Series]] = {
+        "electricity": lambda: electricity_model(panel, a, eff),
+        "hayes": lambda: hayes_model(panel, a, eff),
+        "all_in": lambda: all_in_model(panel, a, eff),
+        "difficulty_regression": lambda: difficulty_regression_model(panel),
+        "external": lambda: external_model(panel),
+    }
+    return pd.DataFrame({m: builders[m]() for m in models}, index=panel.index)
+
+
+# ----------------------------------------------------------------------------- cost band
+
+
+@dataclass(frozen=True)
+class Uniform:
+    low: float
+    high: float
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(self.low, self.high, n)
+
+
+@dataclass(frozen=True)
+class Triangular:
+    low: float
+    mode: float
+    high: float
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.triangular(self.low, self.mode, self.high, n)
+
+
+#: Default assumption distributions for the band: power 3-8 c/kWh (mode 5), fleet efficiency
+#: -20 %/+25 % around the timeline, PUE 1.05-1.2.
+DEFAULT_BAND = {
+    "power_price": Triangular(0.03, 0.05, 0.08),
+    "efficiency_scale": Triangular(0.8, 1.0, 1.25),
+    "pue": Uniform(1.05, 1.2),
+}
+
+
+def cost_band(
+    panel: pd.DataFrame,
+    model: str = "electricity",
+    base: CostAssumptions = CostAssumptions(),
+    distributions: dict | None = None,
+    draws: int = 200,
+    seed: int = 0,
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
+) -> pd.DataFrame:
+    """P10/P50/P90 (by default) of a model's cost across random draws of its assumptions.
+
+    Each draw replaces the named fields of ``base`` and re-runs the model on the whole panel; the
+    quantiles are taken per day across draws, so each day's band uses only that day's inputs.
+    Deterministic for a given ``seed``.
+    """
+    if model not in ASSUMPTION_MODELS:
+        raise ValueError(
+            f"a band needs an assumption-driven model ({', '.join(ASSUMPTION_MODELS)}), not '{model}'"
+        )
+    dists = DEFAULT_BAND if distributions is None else distributions
+    rng = np.random.default_rng(seed)
+    samples = {k: d.sample(rng, draws) for k, d in dists.items()}
+    runs = []
+    cache: dict[float, pd.Series] = {}
+    for i in range(draws):
+        a = replace(base, **{k: float(v[i]) for k, v in samples.items()})
+        # The efficiency timeline depends on the power price only through CBECI: cache by price.
+        key = round(a.power_price, 4)
+        if key not in cache:
+            cache[key] = fleet_efficiency_for(panel, replace(a, efficiency_scale=1.0))
+        eff = cache[key] * a.efficiency_scale
+        runs.append(_model(model, panel, a, eff).to_numpy())
+    stack = np.vstack(runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days (no data): NaN band
+        qs = np.nanquantile(stack, quantiles, axis=0)
+    return pd.DataFrame(
+        {f"p{int(round(q * 100))}": qs[i] for i, q in enumerate(quantiles)}, index=panel.index
+    )
+
+
+def _model(name: str, panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series) -> pd.Series:
+    return {"electricity": electricity_model, "hayes": hayes_model, "all_in": all_in_model}[name](
+        panel, a, eff
+    )
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def hash_ribbons(
+    panel: pd.DataFrame, fast: int = 30, slow: int = 60, price_fast: int = 10, price_slow: int = 20
+) -> SignalOutput:
+    """Capriole's hash ribbons (models.md §1f), all trailing simple moving averages.
+
+    Capitulation while SMA30(H) < SMA60(H); recovery the day SMA30 crosses back above; the buy
+    fires on the first day after a recovery when SMA10(price) crosses above SMA20(price).
+    """
+    h = panel["hashrate_ths"]
+    f, s = h.rolling(fast, min_periods=fast).mean(), h.rolling(slow, min_periods=slow).mean()
+    known = f.notna() & s.notna()
+    capitulation = as_rule(f < s, known)
+    recovered = crossed_above(f - s, 0.0)
+    pf = panel["close_usd"].rolling(price_fast, min_periods=price_fast).mean()
+    ps = panel["close_usd"].rolling(price_slow, min_periods=price_slow).mean()
+    price_cross = crossed_above(pf - ps, 0.0)
+    # Armed from a recovery until the first price cross after it (state carried forward only).
+    armed = np.zeros(len(h), dtype=bool)
+    buy = np.zeros(len(h), dtype=bool)
+    state = False
+    rec = recovered.fillna(False).to_numpy(dtype=bool)
+    cross = price_cross.fillna(False).to_numpy(dtype=bool)
+    cap = capitulation.fillna(False).to_numpy(dtype=bool)
+    for i in range(len(h)):
+        if rec[i]:
+            state = True
+        if state and cross[i] and not cap[i]:
+            buy[i] = True
+            state = False
+        armed[i] = state
+    entry = as_rule(pd.Series(buy, index=h.index), known & pf.notna() & ps.notna())
+    indicator = pd.DataFrame(
+        {
+            "hashrate_sma_fast": f,
+            "hashrate_sma_slow": s,
+            "capitulation": capitulation,
+            "armed": armed,
+        }
+    )
+    return SignalOutput("hash_ribbons", indicator, entry, capitulation)
+
+
+@dataclass(frozen=True)
+class BelowCostParams(CostAssumptions):
+    """The below-cost rule: which model, when to enter and exit, plus the cost assumptions."""
+
+    model: str = param(
+        "electricity",
+        choices=("electricity", "hayes", "all_in", "difficulty_regression", "external"),
+        help="cost model",
+    )
+    entry_ratio: float = param(
+        1.0,
+        low=0.5,
+        high=1.5,
+        step=0.01,
+        unit="price/cost",
+        help="enter when price/cost is below this",
+    )
+    confirm_days: int = param(
+        1, low=1, high=30, unit="days", help="...for this many consecutive days"
+    )
+    exit_ratio: float = param(
+        1.5,
+        low=1.0,
+        high=4.0,
+        step=0.05,
+        unit="price/cost",
+        help="exit when price/cost is above this",
+    )
+    ribbon_confirm_days: int = param(
+        0,
+        low=0,
+        high=120,
+        unit="days",
+        help="also require a hash-ribbon buy within this many days (0: off)",
+    )
+
+
+def below_cost(panel: pd.DataFrame, params: BelowCostParams = BelowCostParams()) -> SignalOutput:
+    """Entry when price/cost < entry_ratio for ``confirm_days`` days; exit when > exit_ratio.
+
+    Unknown (<NA>) wherever the model or the price is missing (e.g. before CBECI or price data,
+    after the chain data ends).
+    """
+    cost = cost_models(panel, params, (params.model,)).iloc[:, 0]
+    ratio = (panel["close_usd"] / cost).rename("price_to_cost")
+    known = ratio.notna()
+    entry = held_for(as_rule(ratio < params.entry_ratio, known), params.confirm_days)
+    if params.ribbon_confirm_days > 0:
+        ribbons = hash_ribbons(panel)
+        confirm = fired_within(ribbons.entry, params.ribbon_confirm_days)
+        entry = (entry & confirm).astype("boolean")
+    exit_ = as_rule(ratio > params.exit_ratio, known)
+    indicator = pd.DataFrame(
+        {"cost_usd_per_btc": cost, "price_to_cost": ratio, "deficit": ratio - 1.0}
+    )
+    return SignalOutput(f"below_cost[{params.model}]", indicator, entry, exit_)
