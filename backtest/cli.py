@@ -392,8 +392,10 @@ def _register_provider_commands() -> None:
 _register_provider_commands()
 
 from backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
+from backtest.commands import signals_status as _signals_command  # noqa: E402
 
 _cost_command.register(app)
+_signals_command.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

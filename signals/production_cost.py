@@ -400,8 +400,11 @@ def hash_ribbons(
     fires on the first day after a recovery when SMA10(price) crosses above SMA20(price).
     """
     h = panel["hashrate_ths"]
-    f, s = h.rolling(fast, min_periods=fast).mean(), h.rolling(slow, min_periods=slow).mean()
-    known = f.notna() & s.notna()
+    # Trailing means over the known days (at least 80 % of the window), so a few missing chain
+    # days do not blank the ribbons for two months.
+    f = h.rolling(fast, min_periods=int(0.8 * fast)).mean()
+    s = h.rolling(slow, min_periods=int(0.8 * slow)).mean()
+    known = f.notna() & s.notna() & h.notna()
     capitulation = as_rule(f < s, known)
     recovered = crossed_above(f - s, 0.0)
     pf = panel["close_usd"].rolling(price_fast, min_periods=price_fast).mean()

@@ -1,0 +1,94 @@
+"""``costbt signals``: the state of every signal on one day (entry, exit, key indicator).
+
+SOPR comes from the cache (Glassnode or an imported vendor file, with its publication lag) when
+present; otherwise the price-only proxy is used and labelled ``sopr_proxy`` (a proxy, not SOPR).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backtest.cli import fail, out, reports_bad_input
+from backtest.commands.options import CacheDir, parse_day
+
+
+def _state(value) -> str:
+    import pandas as pd
+
+    if value is None or pd.isna(value):
+        return "unknown"
+    return "yes" if bool(value) else "no"
+
+
+def evaluate(panel, cache_dir: Path | None = None) -> list:
+    """Every shipped signal with default parameters, plus their k-of-n confluence."""
+    from data.cache import Cache
+    from signals import basis, confluence, etf_flows, production_cost, sopr
+
+    outputs = [
+        production_cost.below_cost(panel, production_cost.BelowCostParams(model="electricity")),
+        production_cost.below_cost(
+            panel, production_cost.BelowCostParams(model="difficulty_regression")
+        ),
+        production_cost.hash_ribbons(panel),
+        basis.basis_reset(panel),
+        etf_flows.etf_reversal(panel),
+    ]
+    cached = None
+    keys = Cache(cache_dir).keys(kind="sopr")
+    if keys:  # real SOPR beats the proxy; a bad cached file is reported, not hidden
+        cached = sopr.load_cached_sopr(
+            Cache(cache_dir), source=keys[0].source, calendar=panel.index
+        )
+    outputs.append(sopr.sopr_signal(panel, sopr=cached))
+    members = [o for o in outputs if o.name != "hash_ribbons"]
+    params = confluence.ConfluenceParams(mode="k_of_n", k=2, window_days=30, unknown="skip")
+    outputs.append(confluence.confluence(members, params))
+    return outputs
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("signals")
+    @reports_bad_input
+    def signals_cmd(
+        at: Annotated[
+            str | None, typer.Option("--at", help="UTC day (default: the last day of the panel).")
+        ] = None,
+        cache_dir: CacheDir = None,
+    ) -> None:
+        """Print every signal's state on a day: entry, exit and its main indicator."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        from data.panel import load_panel
+
+        panel = load_panel()
+        day = parse_day("--at", at) or panel.index.max()
+        if day not in panel.index:
+            raise fail(
+                f"--at: {day.date()} is outside the data ({panel.index.min().date()} .. {panel.index.max().date()})"
+            )
+        t = Table(
+            title=f"Signals on {day.date()} (row = what was known at 00:00 UTC the next day)",
+            title_justify="left",
+        )
+        for col in ("signal", "entry", "exit", "indicator"):
+            t.add_column(col, no_wrap=col == "indicator")
+        for o in evaluate(panel, cache_dir):
+            ind = o.indicator if hasattr(o.indicator, "columns") else o.indicator.to_frame()
+            preferred = [c for c in ("price_to_cost", "basis", "capitulation") if c in ind.columns]
+            first = preferred[0] if preferred else ind.columns[0]
+            val = ind[first].loc[day]
+            shown = (
+                f"{first} = {val:.4g}"
+                if isinstance(val, int | float) and val == val
+                else f"{first} = {val}"
+            )
+            name = o.name + ("  (PROXY: price-only, not SOPR)" if ind.attrs.get("proxy") else "")
+            t.add_row(
+                escape(name), _state(o.entry.loc[day]), _state(o.exit.loc[day]), escape(shown)
+            )
+        out.print(t)

@@ -1,0 +1,44 @@
+"""`costbt signals`: every signal's state on a day, with the SOPR proxy labelled as a proxy."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from backtest.cli import app
+from data.cache import Cache, SeriesKey
+
+runner = CliRunner()
+
+
+def test_signals_on_2025_11_20_lists_every_signal_and_labels_the_proxy(tmp_path):
+    result = runner.invoke(app, ["signals", "--at", "2025-11-20", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for name in (
+        "below_cost[electricity]",
+        "below_cost[difficulty_regression]",
+        "hash_ribbons",
+        "basis_reset",
+        "etf_reversal",
+    ):
+        assert name in out
+    assert "sopr_proxy" in out and "PROXY" in out
+
+
+def test_cached_sopr_replaces_the_proxy(tmp_path):
+    days = pd.date_range("2025-01-01", "2025-12-31", freq="D", name="date")
+    frame = pd.DataFrame(
+        {"sopr": 1.0, "sth_sopr": 1.0}, index=days
+    )  # format fixture, not real data
+    Cache(tmp_path).write(
+        SeriesKey("glassnode", "sopr", "BTC", "1d"), frame, publication_lag_days=1
+    )
+    result = runner.invoke(app, ["signals", "--at", "2025-11-20", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "PROXY" not in result.output and "sopr" in result.output
+
+
+def test_a_day_outside_the_data_is_bad_input():
+    result = runner.invoke(app, ["signals", "--at", "2031-01-01"])
+    assert result.exit_code == 2 and "--at" in result.stderr
