@@ -1,0 +1,55 @@
+"""What a backtest run hands to the terminal summary and to the HTML report.
+
+Everything is plain pandas and dicts, so reports need no vectorbt import and tests can build a
+result by hand. Returns are daily simple returns indexed by tz-naive UTC dates; annualisation is
+365 periods per year everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+PERIODS_PER_YEAR = 365
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """One strategy run with its benchmarks.
+
+    Attributes:
+        strategy: strategy name (``below_cost`` ...).
+        title: report title (user text: escape before rendering).
+        returns: the strategy's daily returns.
+        equity: the strategy's portfolio value in USD per day.
+        benchmarks: name -> daily returns (``buy_and_hold``, ``weekly_dca``).
+        benchmark_equity: name -> portfolio value per day.
+        trades: one row per trade: ``entry_time``, ``exit_time`` (NaT if open), ``entry_price``,
+            ``exit_price``, ``size_btc``, ``pnl_usd``, ``return_pct``, ``fees_usd``, ``status``.
+        metrics: rows = metric names, columns = strategy then each benchmark.
+        price: BTC close (USD) over the run.
+        cost: the strategy's production cost (USD/BTC), if it uses one.
+        cost_band: columns ``p10``, ``p50``, ``p90`` (USD/BTC), if available.
+        entries, exits: days on which orders were filled (fill days, after the signal day).
+        params: parameter name -> value (as run).
+        config: the full configuration (as run), for the provenance block.
+        provenance: costbt version, git commit, data manifest hash, seed, command line ...
+    """
+
+    strategy: str
+    title: str
+    returns: pd.Series
+    equity: pd.Series
+    benchmarks: dict[str, pd.Series]
+    benchmark_equity: dict[str, pd.Series]
+    trades: pd.DataFrame
+    metrics: pd.DataFrame
+    price: pd.Series
+    cost: pd.Series | None = None
+    cost_band: pd.DataFrame | None = None
+    entries: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
+    exits: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
+    params: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
