@@ -1,0 +1,144 @@
+"""``costbt backtest``: run a strategy and its benchmarks, print a summary, write the HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backtest.cli import err, fail, out, reports_bad_input
+from backtest.commands.cost import parse_params
+from backtest.commands.options import parse_day
+
+
+def _fmt(metric: str, value: float) -> str:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if metric in ("total_return", "cagr", "volatility", "max_drawdown", "exposure", "win_rate"):
+        return f"{value:.1%}"
+    if metric in ("max_drawdown_days", "trades"):
+        return f"{value:.0f}"
+    return f"{value:.2f}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("backtest")
+    @reports_bad_input
+    def backtest_cmd(
+        strategy: Annotated[
+            str | None,
+            typer.Option(
+                "--strategy", help="below_cost, accumulation, confluence (or from --config)."
+            ),
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", help="TOML config ([params], [engine], title, start, end)."),
+        ] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--param", help="Override NAME=VALUE (strategy or engine parameter); repeatable."
+            ),
+        ] = None,
+        start: Annotated[str | None, typer.Option("--start", help="First day (UTC date).")] = None,
+        end: Annotated[str | None, typer.Option("--end", help="Last day (UTC date).")] = None,
+        report: Annotated[
+            Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
+        ] = None,
+        title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
+        list_params: Annotated[
+            bool,
+            typer.Option(
+                "--list-params", help="List the strategy's parameters and ranges, then exit."
+            ),
+        ] = False,
+    ) -> None:
+        """Backtest a strategy against buy-and-hold and weekly DCA on the point-in-time panel."""
+        from rich.table import Table
+
+        from backtest.config import read_toml, resolve
+        from backtest.engine import EngineConfig
+        from signals.params import ParamError, space
+        from strategies import STRATEGIES
+
+        try:
+            file_cfg = read_toml(config) if config is not None else {}
+            if list_params:
+                name = strategy or file_cfg.get("strategy")
+                if name not in STRATEGIES:
+                    raise ParamError(f"unknown strategy '{name}' (known: {', '.join(STRATEGIES)})")
+                t = Table(title=f"Parameters of {name} (and the engine's)", title_justify="left")
+                for col in ("name", "default", "range", "unit", "help"):
+                    t.add_column(col)
+                for p in (*space(STRATEGIES[name].params), *space(EngineConfig)):
+                    rng = (
+                        ", ".join(map(str, p.choices))
+                        if p.choices
+                        else ("-" if p.low is None else f"{p.low} .. {p.high}")
+                    )
+                    t.add_row(p.name, str(p.default), rng, p.unit, p.help)
+                out.print(t)
+                return
+            run = resolve(strategy, file_cfg, parse_params(param), STRATEGIES, EngineConfig)
+        except ParamError as exc:
+            flag = (
+                "--config"
+                if config is not None and str(config) in str(exc)
+                else "--param"
+                if param
+                else "--strategy"
+            )
+            raise fail(f"{flag}: {exc}") from None
+        first = parse_day("--start", start or run.start)
+        last = parse_day("--end", end or run.end)
+        if first is not None and last is not None and last <= first:
+            raise fail(f"--end: {last.date()} is not after --start {first.date()}")
+
+        from data.panel import load_panel
+
+        panel = load_panel()
+        if first is not None:
+            panel = panel.loc[first:]
+        if last is not None:
+            panel = panel.loc[:last]
+        err.print(
+            f"running {run.strategy} on {panel.index.min().date()} .. {panel.index.max().date()} ...",
+            highlight=False,
+        )
+        from backtest.engine import backtest, summary_table
+
+        try:
+            result = backtest(
+                panel,
+                run.strategy,
+                run.params,
+                run.engine,
+                title=title or run.title,
+                extra_config={
+                    "start": str(first.date()) if first is not None else None,
+                    "end": str(last.date()) if last is not None else None,
+                    "source": run.source,
+                },
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        table = summary_table(result)
+        t = Table(
+            title=f"{result.title}: {result.returns.index.min().date()} .. {result.returns.index.max().date()}",
+            title_justify="left",
+        )
+        t.add_column("metric")
+        for col in table.columns:
+            t.add_column(col, justify="right")
+        for metric, row in table.iterrows():
+            t.add_row(metric, *(_fmt(metric, v) for v in row))
+        out.print(t)
+        if report is not None:
+            from reports.html import write_report
+
+            path = write_report(result, report)
+            out.print(f"report written to {path.resolve()}", highlight=False)

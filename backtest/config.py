@@ -1,0 +1,98 @@
+"""Backtest configuration: a TOML file plus ``--param NAME=VALUE`` overrides, validated.
+
+TOML layout (every key optional)::
+
+    strategy = "below_cost"
+    title = "Below cost, 6 c/kWh"
+    start = "2018-01-01"
+    end = "2026-02-12"
+
+    [params]          # the strategy's parameters (see `costbt backtest --list-params`)
+    entry_ratio = 0.95
+    power_price = 0.06
+
+    [engine]          # fills and costs (`backtest.engine.EngineConfig`)
+    fees_bps = 10
+    fill = "next_open"
+
+Command-line ``--param`` values override the file; a name is looked up in the strategy's
+parameters first, then in the engine's. Unknown names and out-of-range values raise `ParamError`
+naming them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from signals.params import ParamError, build, space
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    strategy: str
+    params: object
+    engine: object
+    title: str | None = None
+    start: str | None = None
+    end: str | None = None
+    source: dict = field(default_factory=dict)
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML config; a `ParamError` names the file and the problem."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ParamError(f"{path}: not valid TOML ({exc})") from None
+    known = {"strategy", "title", "start", "end", "params", "engine"}
+    extra = sorted(set(data) - known)
+    if extra:
+        raise ParamError(f"{path}: unknown key '{extra[0]}' (known: {', '.join(sorted(known))})")
+    for table in ("params", "engine"):
+        if table in data and not isinstance(data[table], dict):
+            raise ParamError(f"{path}: '{table}' must be a table ([{table}])")
+    return data
+
+
+def resolve(
+    strategy: str | None,
+    file_cfg: dict,
+    overrides: dict[str, str],
+    strategies: dict,
+    engine_cls: type,
+) -> RunConfig:
+    """Merge the file and the overrides, validate against the strategy's and engine's spaces."""
+    name = strategy or file_cfg.get("strategy")
+    if name is None:
+        raise ParamError("no strategy given (--strategy or 'strategy' in the config)")
+    if name not in strategies:
+        raise ParamError(f"unknown strategy '{name}' (known: {', '.join(strategies)})")
+    params_cls = strategies[name].params
+    p_names = {p.name for p in space(params_cls)}
+    e_names = {p.name for p in space(engine_cls)}
+    params: dict[str, Any] = dict(file_cfg.get("params", {}))
+    engine: dict[str, Any] = dict(file_cfg.get("engine", {}))
+    for key, value in overrides.items():
+        if key.startswith("engine."):
+            engine[key.removeprefix("engine.")] = value
+        elif key in p_names:
+            params[key] = value
+        elif key in e_names:
+            engine[key] = value
+        else:
+            known = ", ".join(sorted(p_names | e_names))
+            raise ParamError(f"unknown parameter '{key}' for strategy {name} (known: {known})")
+    return RunConfig(
+        strategy=name,
+        params=build(params_cls, params),
+        engine=build(engine_cls, engine, prefix="engine."),
+        title=file_cfg.get("title"),
+        start=file_cfg.get("start"),
+        end=file_cfg.get("end"),
+        source={"file": file_cfg, "overrides": overrides},
+    )

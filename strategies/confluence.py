@@ -1,0 +1,68 @@
+"""``confluence``: cost + basis reset + ETF-flow reversal + SOPR, k of n within a window.
+
+Members: below production cost (model a parameter), a futures-basis reset (funding basis by
+default), a spot-ETF outflow-streak reversal, and SOPR (from the cache, else the labelled
+price-only proxy). Entry when at least ``k`` members fired within ``window_days``; how a member
+with no data counts (before ETFs existed, after funding data ends) is ``unknown``. Exit: the
+below-cost exit (price reclaims cost x ``exit_ratio``) or the common exits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from signals.basis import BasisResetParams, basis_reset
+from signals.confluence import MODES, UNKNOWN_POLICIES, combine
+from signals.etf_flows import EtfFlowParams, etf_reversal
+from signals.params import param
+from signals.production_cost import BelowCostParams, below_cost
+from signals.sopr import SoprParams, sopr_signal
+from strategies.base import ExitParams, Plan, Strategy, decided
+
+
+@dataclass(frozen=True)
+class ConfluenceStrategyParams(BelowCostParams, ExitParams):
+    mode: str = param("k_of_n", choices=MODES, help="members needed: all, any, or k of n")
+    k: int = param(2, low=1, high=4, unit="signals", help="members needed in k_of_n mode")
+    window_days: int = param(
+        30, low=1, high=120, unit="days", help="a member's entry counts this long"
+    )
+    unknown: str = param("skip", choices=UNKNOWN_POLICIES, help="how a member without data counts")
+    use_basis: bool = param(True, help="include the basis-reset member")
+    use_etf: bool = param(True, help="include the ETF-flow reversal member")
+    use_sopr: bool = param(True, help="include the SOPR (or SOPR-proxy) member")
+
+
+def plan(panel: pd.DataFrame, params: ConfluenceStrategyParams) -> Plan:
+    cost = below_cost(panel, params)
+    members = [cost]
+    if params.use_basis:
+        members.append(basis_reset(panel, BasisResetParams()))
+    if params.use_etf:
+        members.append(etf_reversal(panel, EtfFlowParams()))
+    if params.use_sopr:
+        members.append(sopr_signal(panel, SoprParams()))
+    k = min(params.k, len(members))
+    combined = combine(
+        members,
+        mode=params.mode,
+        k=k if params.mode == "k_of_n" else None,
+        window_days=params.window_days,
+        unknown=params.unknown,
+    )
+    return Plan(
+        entries=decided(combined.entry),
+        exits=decided(cost.exit),
+        cost=cost.indicator["cost_usd_per_btc"],
+        indicator=cost.indicator,
+    )
+
+
+STRATEGY = Strategy(
+    "confluence",
+    ConfluenceStrategyParams,
+    plan,
+    "k of n of cost, basis, ETF flows and SOPR within a window",
+)
