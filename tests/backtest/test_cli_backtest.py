@@ -1,0 +1,82 @@
+"""`costbt backtest`: config file, overrides, clear errors, and the summary table."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from backtest.cli import app
+
+runner = CliRunner()
+
+
+def test_a_backtest_prints_the_strategy_against_both_benchmarks():
+    r = runner.invoke(
+        app,
+        ["backtest", "--strategy", "below_cost", "--start", "2019-01-01", "--end", "2021-12-31"],
+    )
+    assert r.exit_code == 0, r.output
+    for word in ("below_cost", "buy_and_hold", "weekly_dca", "sharpe", "max_drawdown"):
+        assert word in r.output
+
+
+def test_a_toml_config_is_read_and_overridden_on_the_command_line(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        'strategy = "accumulation"\ntitle = "tranches"\n[params]\ntranches = 3\n[engine]\nfees_bps = 25\n'
+    )
+    r = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--config",
+            str(cfg),
+            "--param",
+            "tranches=2",
+            "--start",
+            "2019-01-01",
+            "--end",
+            "2020-12-31",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "accumulation" in r.output and "tranches" in r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--strategy", "below_cost", "--param", "entry_ratio=9"],
+            "entry_ratio=9.0 is above its maximum",
+        ),
+        (["--strategy", "below_cost", "--param", "nonsense=1"], "unknown parameter 'nonsense'"),
+        (["--strategy", "below_cost", "--param", "fill=tomorrow"], "fill='tomorrow' is not one of"),
+        (["--strategy", "magic"], "unknown strategy 'magic'"),
+        (["--strategy", "below_cost", "--start", "2020-01-01", "--end", "2019-01-01"], "--end"),
+    ],
+)
+def test_bad_parameters_exit_2_with_one_clear_line(args, message):
+    r = runner.invoke(app, ["backtest", *args])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.output
+
+
+def test_a_broken_config_file_is_named(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("strategy = [unclosed\n")
+    r = runner.invoke(app, ["backtest", "--config", str(cfg)])
+    assert r.exit_code == 2 and "bad.toml" in r.stderr and "TOML" in r.stderr
+    cfg.write_text('strategy = "below_cost"\n[param]\nx = 1\n')
+    r = runner.invoke(app, ["backtest", "--config", str(cfg)])
+    assert r.exit_code == 2 and "unknown key 'param'" in r.stderr
+
+
+def test_list_params_shows_defaults_and_ranges():
+    r = runner.invoke(app, ["backtest", "--strategy", "below_cost", "--list-params"])
+    assert (
+        r.exit_code == 0
+        and "entry_ratio" in r.output
+        and "0.5 .. 1.5" in r.output
+        and "fees_bps" in r.output
+    )
