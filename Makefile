@@ -49,8 +49,8 @@ lock: ## Regenerate requirements.lock from pyproject.toml (needs uv)
 		touch -r "$$prev" requirements.lock; echo "requirements.lock unchanged"; fi; \
 	rm -f "$$prev"; exit $$status
 
-demo: setup ## Show the bundled dataset's status
-	$(BIN)/costbt data status
+demo: setup ## Backtest the flagship strategy on the bundled data and write its HTML report
+	$(BIN)/costbt backtest --strategy below_cost --report reports/out/below_cost.html
 
 test: setup ## Run the test suite on 2 workers (benchmarks excluded)
 	$(BIN)/python -m pytest -n 2 -m "not bench" $(PYTEST_ARGS)

@@ -16,10 +16,7 @@ Annualisation: 365 days (vectorbt's ``year_freq`` and every metric).
 
 from __future__ import annotations
 
-import importlib.metadata
-import subprocess
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,29 +149,15 @@ def _funding_adjusted(pf, panel: pd.DataFrame, ohlc: pd.DataFrame) -> tuple[pd.S
     return equity, returns
 
 
-def _git_commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[1]
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def provenance(config: dict, seed: int) -> dict:
-    """costbt version, git commit, bundle manifest hash, full config and seed."""
-    from data.bundle import manifest_hash
+    """costbt version, git commit (and dirty flag), bundle manifest hash, full config and seed."""
+    from backtest import provenance as prov
 
-    try:
-        version = importlib.metadata.version("costbt")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-        version = "unknown"
     return {
-        "costbt_version": version,
-        "git_commit": _git_commit(),
-        "data_manifest_sha256": manifest_hash(),
+        "costbt_version": prov.costbt_version(),
+        "git_commit": prov.git_commit(),
+        "git_dirty": prov.git_dirty(),
+        "data_manifest_sha256": prov.manifest_hash(),
         "seed": seed,
         "config": config,
     }

@@ -80,3 +80,30 @@ def test_list_params_shows_defaults_and_ranges():
         and "0.5 .. 1.5" in r.output
         and "fees_bps" in r.output
     )
+
+
+def test_report_flag_writes_one_self_contained_file(tmp_path):
+    from reports.offline import find_external_references
+
+    target = tmp_path / "out" / "bc.html"
+    r = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--strategy",
+            "below_cost",
+            "--start",
+            "2019-01-01",
+            "--end",
+            "2021-12-31",
+            "--report",
+            str(target),
+            "--title",
+            "<b>mine</b>",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    html = target.read_text(encoding="utf-8")
+    assert find_external_references(html) == []
+    assert "&lt;b&gt;mine&lt;/b&gt;" in html and "<b>mine</b>" not in html
+    assert "report written to" in r.output

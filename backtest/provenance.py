@@ -1,0 +1,55 @@
+"""Facts about a run's origin: costbt version, git commit (and dirty flag), data manifest hash.
+
+Every function returns ``"unknown"`` rather than failing: a missing git, a checkout that is not a
+repository, or an unreadable manifest must never stop a backtest or a report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+UNKNOWN = "unknown"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def costbt_version() -> str:
+    """The installed costbt distribution's version, or ``"unknown"``."""
+    try:
+        return metadata.version("costbt")
+    except metadata.PackageNotFoundError:
+        return UNKNOWN
+
+
+def _git(*args: str, cwd: Path = REPO_ROOT) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_commit(cwd: Path = REPO_ROOT) -> str:
+    """``git rev-parse HEAD`` of the checkout holding costbt, or ``"unknown"``."""
+    return _git("rev-parse", "HEAD", cwd=cwd) or UNKNOWN
+
+
+def git_dirty(cwd: Path = REPO_ROOT) -> str:
+    """``"yes"`` if tracked files differ from the commit, ``"no"`` if not, else ``"unknown"``."""
+    status = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd)
+    if status is None:
+        return UNKNOWN
+    return "yes" if status else "no"
+
+
+def manifest_hash() -> str:
+    """sha256 of the bundled data manifest (`data.bundle.manifest_hash`), or ``"unknown"``."""
+    try:
+        from data.bundle import manifest_hash as _manifest_hash
+
+        return _manifest_hash()
+    except Exception:  # noqa: BLE001 - provenance must never stop a report
+        return UNKNOWN

@@ -1,0 +1,236 @@
+"""One self-contained HTML report per backtest: `render_report` and `write_report`.
+
+The page holds, in order: price against production cost with fills marked, the benchmark
+comparison (metrics table, equity curves, drawdowns), the trade list, the parameters, the
+quantstats tear sheet against buy-and-hold, and the provenance block with the full config.
+
+Self-contained: plotly.js is inlined once in ``<head>``; quantstats' figures are inline SVG; there
+are no links, fonts or stylesheets from anywhere else, a Content-Security-Policy forbids every
+fetch, and `render_report` refuses to return a page in which `reports.offline` finds an outside
+reference. Every user-supplied string is escaped (`reports.tables.esc`). All time axes are made
+tz-naive UTC first (`reports.normalise`); annualisation is 365 days everywhere.
+
+If quantstats fails (it has broken on pandas upgrades before), the rest of the report is still
+written and the tear sheet section says why, in red; a `TearsheetWarning` is issued too.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from backtest.result import PERIODS_PER_YEAR, BacktestResult
+from reports import charts, provenance, tables
+from reports.normalise import normalise_result
+from reports.offline import CONTENT_SECURITY_POLICY, find_external_references
+from reports.tables import esc
+from reports.tearsheet import TearsheetError, tearsheet_html
+
+BUY_AND_HOLD = "buy_and_hold"
+
+# (element id, heading): the report's sections in page order.
+SECTIONS = (
+    ("price-cost", "Price and production cost"),
+    ("benchmarks", "Benchmark comparison"),
+    ("trades", "Trades"),
+    ("parameters", "Parameters"),
+    ("tearsheet", "Tear sheet (quantstats)"),
+    ("provenance", "Provenance"),
+)
+HEADINGS = dict(SECTIONS)
+
+CSS = """
+body{margin:0;background:#fff;color:#1b1b1b;font:14px/1.5 -apple-system,"Segoe UI",Roboto,
+"DejaVu Sans",Arial,sans-serif}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:20px;margin:40px 0 12px;padding-top:8px;border-top:2px solid #e3e3e3}
+h3{font-size:15px;margin:20px 0 8px}
+.subtitle{color:#555;margin:0 0 12px}
+nav.toc{font-size:13px;margin:8px 0 0}
+nav.toc a{color:#1f4e9c;margin-right:14px;text-decoration:none}
+nav.toc a:hover{text-decoration:underline}
+table.metrics,table.trades,table.params,table.provenance{border-collapse:collapse;margin:8px 0 16px;
+font-size:13px}
+table.metrics th,table.metrics td,table.trades th,table.trades td,table.params th,table.params td,
+table.provenance th,table.provenance td{border-bottom:1px solid #e6e6e6;padding:4px 10px;
+text-align:left;vertical-align:top}
+table.metrics thead th,table.trades thead th,table.params thead th,table.provenance thead th{
+background:#f3f4f6;font-weight:600}
+table td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.params td,table.provenance td{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;
+word-break:break-all}
+.trades-wrap{max-height:520px;overflow:auto;border:1px solid #eee}
+pre.config{background:#f7f7f9;border:1px solid #e3e3e3;padding:12px;overflow:auto;font-size:12px;
+max-height:600px}
+.note{color:#555;font-style:italic}
+.error{color:#b00020;font-weight:600}
+.chart{margin:10px 0 18px}
+.qs-tearsheet{margin:0 !important}
+.qs-tearsheet::after{content:"";display:table;clear:both}
+"""
+
+
+class ReportError(RuntimeError):
+    """The rendered page would not be self-contained (a costbt bug, never user input)."""
+
+
+class TearsheetWarning(UserWarning):
+    """The quantstats tear sheet could not be rendered; the report carries the reason."""
+
+
+def _period(returns: pd.Series) -> str:
+    if returns.empty:
+        return "no returns"
+    idx = returns.index
+    return f"{tables.format_time(idx[0])} to {tables.format_time(idx[-1])} ({len(idx):,} days)"
+
+
+def _price_cost_section(r: BacktestResult) -> str:
+    fig = charts.price_cost_figure(r.price, r.cost, r.cost_band, r.entries, r.exits, r.trades)
+    note = ""
+    if r.cost is None and r.cost_band is None:
+        note = (
+            '<p class="note">This strategy uses no production cost: the chart shows the BTC '
+            "close with entries and exits only.</p>"
+        )
+    elif r.cost_band is None:
+        note = '<p class="note">No P10-P90 cost band was recorded for this run.</p>'
+    explain = (
+        "Entries (triangles up) and exits (triangles down) are drawn on the day each order was "
+        "filled (after its signal day), at the fill price."
+    )
+    if r.cost_band is not None:
+        explain += " The band is shaded only where the cost model has data."
+    return f"{note}<p>{explain}</p>{_chart(fig, charts.PRICE_COST_ID)}"
+
+
+def _chart(fig, div_id: str) -> str:
+    return f'<div class="chart">{charts.figure_div(fig, div_id)}</div>'
+
+
+def _benchmarks_section(r: BacktestResult) -> str:
+    names = ", ".join(esc(n) for n in r.benchmarks) or "none"
+    return (
+        f"<p>Strategy <code>{esc(r.strategy)}</code> against: {names}. Ratios are annualised "
+        f"over {PERIODS_PER_YEAR} days.</p>"
+        + tables.metrics_table(r.metrics)
+        + _chart(charts.equity_figure(r.equity, r.strategy, r.benchmark_equity), charts.EQUITY_ID)
+        + _chart(
+            charts.drawdown_figure(r.equity, r.strategy, r.benchmark_equity), charts.DRAWDOWN_ID
+        )
+    )
+
+
+def _trades_section(r: BacktestResult) -> str:
+    return (
+        f"<p>{tables.trades_summary(r.trades)}. Fees are included in PnL.</p>"
+        f'<div class="trades-wrap">{tables.trades_table(r.trades)}</div>'
+    )
+
+
+def _tearsheet_section(r: BacktestResult) -> str:
+    benchmark = r.benchmarks.get(BUY_AND_HOLD)
+    against = "against BTC buy-and-hold" if benchmark is not None else "without a benchmark"
+    intro = (
+        f"<p>quantstats {against}, {PERIODS_PER_YEAR} periods per year, risk-free rate 0, "
+        "over every day of the run.</p>"
+    )
+    if benchmark is None:
+        intro += f'<p class="note">The run has no <code>{BUY_AND_HOLD}</code> benchmark.</p>'
+    try:
+        body = tearsheet_html(
+            r.returns, benchmark, strategy_label=r.strategy, benchmark_label=BUY_AND_HOLD
+        )
+    except TearsheetError as exc:
+        warnings.warn(f"tear sheet left out: {exc}", TearsheetWarning, stacklevel=3)
+        body = f'<p class="error">The quantstats tear sheet could not be rendered: {esc(exc)}</p>'
+    return intro + body
+
+
+def _provenance_section(r: BacktestResult) -> str:
+    config = r.config or r.provenance.get("config") or {}
+    values = provenance.merged(r.provenance, config)
+    return (
+        tables.key_value_table(values, css_class="provenance", value_header="value")
+        + "<h3>Configuration (as run)</h3>"
+        + tables.config_block(config)
+    )
+
+
+def render_report(result: BacktestResult) -> str:
+    """The whole report as one HTML document (see the module docstring).
+
+    Raises:
+        ReportError: the page would reference something outside itself.
+    """
+    r = normalise_result(result)
+    title = r.title or f"{r.strategy} backtest"
+    bodies = {
+        "price-cost": _price_cost_section(r),
+        "benchmarks": _benchmarks_section(r),
+        "trades": _trades_section(r),
+        "parameters": tables.key_value_table(r.params, css_class="params", value_header="value"),
+        "tearsheet": _tearsheet_section(r),
+        "provenance": _provenance_section(r),
+    }
+    toc = " ".join(f'<a href="#{sid}">{esc(heading)}</a>' for sid, heading in SECTIONS)
+    sections = "\n".join(
+        f'<section id="{sid}">\n<h2>{esc(heading)}</h2>\n{bodies[sid]}\n</section>'
+        for sid, heading in SECTIONS
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="costbt">
+<title>{esc(title)}</title>
+<link rel="icon" href="data:,">
+<style>{CSS}</style>
+<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
+<script type="text/javascript">{charts.plotly_js()}</script>
+</head>
+<body>
+<main>
+<header>
+<h1>{esc(title)}</h1>
+<p class="subtitle">Strategy <code>{esc(r.strategy)}</code> &middot; {esc(_period(r.returns))}
+&middot; annualised over {PERIODS_PER_YEAR} days</p>
+<nav class="toc">{toc}</nav>
+</header>
+{sections}
+</main>
+</body>
+</html>
+"""
+    outside = find_external_references(page)
+    if outside:
+        raise ReportError(f"report would reference outside itself: {outside[:5]}")
+    return page
+
+
+def write_report(result: BacktestResult, path: str | Path) -> Path:
+    """Render ``result`` and write it to ``path`` atomically (temp file, then rename).
+
+    Parent folders are created. Returns the path written.
+    """
+    path = Path(path)
+    page = render_report(result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name beside the target (same file system, so the rename is atomic); opened with
+    # "x" rather than mkstemp so the report gets the usual permissions (umask), not 0600.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("x", encoding="utf-8") as fh:
+            fh.write(page)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
