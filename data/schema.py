@@ -151,15 +151,30 @@ def _check_header(frame: pd.DataFrame, schema: CsvSchema, path: Path) -> None:
             )
 
 
+def _one_timestamp(value: str, fmt: str) -> pd.Timestamp:
+    try:
+        ts = pd.to_datetime(value, format=fmt, errors="coerce")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        return pd.NaT
+    if ts is not pd.NaT and getattr(ts, "tzinfo", None) is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
 def _parse_index(frame: pd.DataFrame, schema: CsvSchema, path: Path) -> pd.DatetimeIndex:
     raw = frame[schema.index].str.strip()
-    if schema.index_kind == "date":
-        parsed = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
-    else:
-        parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce")
-        if hasattr(parsed.dt, "tz") and parsed.dt.tz is not None:  # pragma: no cover - guard
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = parsed.isna().to_numpy()
+    fmt = "%Y-%m-%d" if schema.index_kind == "date" else "ISO8601"
+    try:
+        parsed = pd.to_datetime(raw, format=fmt, errors="coerce")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        # pandas raises (instead of coercing) for some out-of-range values such as "-1";
+        # parse one by one to find the first bad row.
+        parsed = pd.Series([_one_timestamp(v, fmt) for v in raw], index=raw.index)
+    if schema.index_kind != "date" and hasattr(parsed.dt, "tz") and parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    # Years outside 1677..2262 cannot be held in nanoseconds: not a market date either.
+    in_range = parsed.between(pd.Timestamp.min, pd.Timestamp.max).fillna(False).to_numpy(dtype=bool)
+    bad = parsed.isna().to_numpy() | ~in_range
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         kind = "YYYY-MM-DD" if schema.index_kind == "date" else "an ISO timestamp"

@@ -263,3 +263,12 @@ def test_every_loader_survives_garbage_with_a_data_error(tmp_path, schema, data)
         assert frame.index.is_monotonic_increasing
     finally:
         os.remove(path)
+
+
+def test_an_out_of_range_timestamp_is_a_data_error_not_a_crash(tmp_path):
+    """Found by the garbage test: pandas raises on '-1' in an ISO8601 column instead of coercing."""
+    p = tmp_path / bf.FUNDING_8H.file
+    p.write_text("funding_time,funding_rate,funding_interval_hours\n-1,0.0001,8\n")
+    with pytest.raises(DataError) as info:
+        read_csv_checked(p, bf.FUNDING_8H)
+    assert info.value.column == "funding_time" and "line 2" in info.value.where

@@ -352,9 +352,10 @@ def test_band_outline_never_bridges_unknown_days() -> None:
 
 
 def test_provenance_without_git_says_unknown(monkeypatch) -> None:
+    from backtest import provenance as facts
     from reports import provenance
 
-    monkeypatch.setattr(provenance, "_git", lambda *a, **k: None)
+    monkeypatch.setattr(facts, "_git", lambda *a, **k: None)
     values = provenance.merged({"data_manifest_hash": "abc", "config": {"x": 1}}, {"seed": 7})
     assert values["git_commit"] == "unknown" and values["git_dirty"] == "unknown"
     assert values["data_manifest_sha256"] == "abc" and "data_manifest_hash" not in values
