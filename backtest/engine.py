@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-import numpy as np
 import pandas as pd
 
 from backtest import metrics as m
@@ -263,5 +262,4 @@ __all__ = [
     "simulate",
     "summary_table",
     "trades_frame",
-    "np",
 ]
