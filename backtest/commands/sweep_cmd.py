@@ -1,0 +1,215 @@
+"""``costbt sweep``: every combination of a parameter grid, top N, results, verification, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backtest.cli import err, fail, out, reports_bad_input
+from backtest.commands.cost import parse_params
+from backtest.commands.options import CacheDir, parse_day
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sweep")
+    @reports_bad_input
+    def sweep_cmd(
+        strategy: Annotated[
+            str, typer.Option("--strategy", help="Strategy to sweep (below_cost).")
+        ] = "below_cost",
+        grid: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--grid", help="NAME=a:b:step, NAME=a,b,c or NAME=log:a:b:n (repeatable)."
+            ),
+        ] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option("--param", help="Fixed NAME=VALUE for every combination."),
+        ] = None,
+        metric: Annotated[
+            str,
+            typer.Option("--metric", help="Rank by: sharpe, cagr, total_return, max_drawdown ..."),
+        ] = "sharpe",
+        top: Annotated[
+            int, typer.Option("--top", min=1, max=1000, help="Show and verify the best N.")
+        ] = 20,
+        sample: Annotated[
+            int,
+            typer.Option(
+                "--verify-sample",
+                min=0,
+                max=1000,
+                help="Also verify this many random combinations.",
+            ),
+        ] = 10,
+        out_dir: Annotated[
+            Path, typer.Option("--out", help="Folder for results, chunks and the HTML page.")
+        ] = Path("reports/out/sweep"),
+        start: Annotated[str | None, typer.Option("--start", help="First day (UTC date).")] = None,
+        end: Annotated[str | None, typer.Option("--end", help="Last day (UTC date).")] = None,
+        chunk_size: Annotated[
+            int, typer.Option("--chunk-size", min=1, max=1_000_000, help="Combinations per chunk.")
+        ] = 100_000,
+        max_combinations: Annotated[
+            int, typer.Option("--max-combinations", min=1, help="Refuse larger grids unless --yes.")
+        ] = 2_000_000,
+        yes: Annotated[
+            bool, typer.Option("--yes", help="Run a grid larger than --max-combinations.")
+        ] = False,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Finish an interrupted sweep in --out.")
+        ] = False,
+        title: Annotated[
+            str | None, typer.Option("--title", help="Title of the HTML page.")
+        ] = None,
+        cache_dir: CacheDir = None,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the verification sample.")] = 0,
+    ) -> None:
+        """Evaluate every combination of the grid (fast path), print the top N, write the results."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.table import Table
+
+        from backtest import fast, ledger
+        from backtest.engine import EngineConfig
+        from backtest.grid import GridError, grid_size, parse_axis
+        from backtest.sweep import SweepError, SweepSpec, run_sweep, verify
+        from signals.params import ParamError, space
+        from strategies import STRATEGIES
+
+        if strategy not in STRATEGIES or STRATEGIES[strategy].benchmark:
+            raise fail(f"--strategy: unknown strategy '{strategy}'")
+        if metric not in fast.METRICS:
+            raise fail(f"--metric: '{metric}' is not one of {', '.join(fast.METRICS)}")
+        if not grid:
+            raise fail("--grid: give at least one NAME=a:b:step")
+        params = {p.name: p for p in (*space(STRATEGIES[strategy].params), *space(EngineConfig))}
+        try:
+            axes = [parse_axis(g, params) for g in grid]
+        except GridError as exc:
+            raise fail(str(exc)) from None
+        names = [a.name for a in axes]
+        if len(set(names)) != len(names):
+            raise fail("--grid: a parameter is given twice")
+        fixed = {}
+        for name, value in parse_params(param).items():
+            if name not in params:
+                raise fail(f"--param: unknown parameter '{name}'")
+            if name in names:
+                raise fail(f"--param: '{name}' is also swept by --grid")
+            try:
+                fixed[name] = params[name].validate(value)
+            except ParamError as exc:
+                raise fail(f"--param: {exc}") from None
+        n = grid_size(axes)
+        if n > max_combinations and not yes:
+            raise fail(
+                f"--grid: {n:,} combinations exceed --max-combinations {max_combinations:,}; add --yes to run them"
+            )
+        spec = SweepSpec(strategy, tuple(axes), fixed, chunk_size)
+
+        from data.panel import load_panel
+
+        panel = load_panel()
+        first, last = parse_day("--start", start), parse_day("--end", end)
+        if first is not None:
+            panel = panel.loc[first:]
+        if last is not None:
+            panel = panel.loc[:last]
+        err.print(
+            f"sweeping {n:,} combinations of {strategy} in chunks of {chunk_size:,} -> {out_dir}",
+            highlight=False,
+        )
+        bar = Progress(
+            TextColumn("sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("combinations"),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        try:
+            with bar:
+                task = bar.add_task("sweep", total=n)
+                results = run_sweep(
+                    panel, spec, out_dir, resume=resume, on_chunk=lambda c, k: bar.advance(task, k)
+                )
+        except SweepError as exc:
+            raise fail(str(exc)) from None
+        except ValueError as exc:
+            raise fail(f"--grid: {exc}") from None
+        except KeyboardInterrupt:
+            raise fail(
+                f"interrupted: completed chunks are kept in {out_dir}; rerun with --resume to finish",
+                code=130,
+            ) from None
+        try:
+            verified = verify(panel, results, spec, metric, min(top, len(results)), sample, seed)
+        except AssertionError as exc:
+            raise fail(f"verification against vectorbt FAILED: {str(exc)[:2000]}", code=1) from None
+        entry = ledger.record(
+            strategy,
+            "sweep",
+            n,
+            {"out": str(out_dir), "grid": spec.as_dict()["axes"], "fixed": fixed, "metric": metric},
+            cache_dir,
+        )
+        best = results.sort_values(metric, ascending=False, na_position="last").head(top)
+        t = Table(title=f"Top {len(best)} of {n:,} by {metric}", title_justify="left")
+        cols = [*names, "sharpe", "cagr", "total_return", "max_drawdown", "trades"]
+        for c in cols:
+            t.add_column(c, justify="right")
+        for _, row in best.iterrows():
+            t.add_row(
+                *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols)
+            )
+        out.print(t)
+        out.print(
+            f"verified {len(verified)} combinations against vectorbt (top {min(top, len(results))} + {len(verified) - min(top, len(results))} random): equal to 1e-9",
+            highlight=False,
+        )
+        out.print(
+            f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {ledger.trials(strategy, cache_dir):,} configurations tried for {strategy} so far",
+            highlight=False,
+        )
+        try:
+            from reports.sweep_html import write_sweep_report
+        except ImportError:
+            return
+        assumptions = [
+            a
+            for a in names
+            if a
+            in (
+                "power_price",
+                "efficiency_scale",
+                "pue",
+                "fleet_lag_days",
+                "opex_multiplier",
+                "hardware_usd_per_th",
+                "depreciation_years",
+            )
+        ]
+        page = write_sweep_report(
+            results,
+            swept=names,
+            assumptions=assumptions,
+            metric=metric,
+            top=top,
+            path=out_dir / "sweep.html",
+            title=title or f"costbt sweep: {strategy}",
+            provenance={
+                "combinations": n,
+                "ledger_trials": ledger.trials(strategy, cache_dir),
+                "recorded_at": entry["recorded_at"],
+            },
+        )
+        out.print(f"page: {page.resolve()}", highlight=False)

@@ -1,0 +1,179 @@
+"""Parameter sweeps: every combination of a grid, chunk by chunk, resumable, verified.
+
+`run_sweep` walks the Cartesian product of the grid axes in chunks (combination k of the product
+is decoded from k, so no full list is built), evaluates each chunk with the numba fast path
+(`backtest.fast.sweep_below_cost`), and writes it atomically to ``<out>/chunks/chunk_NNNNN.parquet``
+before starting the next. ``<out>/sweep_state.json`` records the grid (and its hash), the chunk size
+and the chunks done, with ``status`` "partial" until the end: an interrupted sweep keeps its
+completed chunks, and ``resume=True`` finishes only the rest (refusing a different grid). At the end
+the chunks are joined into ``results.parquet`` and ``results.csv`` (every parameter and metric for
+every combination), the top N and a random sample are re-run through vectorbt
+(`backtest.fast.verify_against_vectorbt`, 1e-9 relative), and the number of combinations is
+recorded in the trial ledger for the strategy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtest.grid import Axis, grid_size
+from data.cache import atomic_write_bytes, frame_to_parquet_bytes
+
+STATE = "sweep_state.json"
+
+
+class SweepError(ValueError):
+    """The sweep cannot start or resume (bad grid, mismatched resume)."""
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    strategy: str
+    axes: tuple[Axis, ...]
+    fixed: dict
+    chunk_size: int = 100_000
+
+    @property
+    def size(self) -> int:
+        return grid_size(list(self.axes))
+
+    def as_dict(self) -> dict:
+        return {
+            "strategy": self.strategy,
+            "axes": {a.name: list(a.values) for a in self.axes},
+            "fixed": self.fixed,
+            "chunk_size": self.chunk_size,
+        }
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(
+            json.dumps(self.as_dict(), sort_keys=True, default=str).encode()
+        ).hexdigest()
+
+
+def combinations(spec: SweepSpec, start: int, stop: int) -> pd.DataFrame:
+    """Rows ``start .. stop-1`` of the grid's Cartesian product (plus the fixed parameters)."""
+    shape = tuple(len(a.values) for a in spec.axes)
+    k = np.arange(start, stop, dtype=np.int64)
+    idx = np.unravel_index(k, shape) if shape else ()
+    cols = {
+        a.name: np.asarray(a.values, dtype=object)[i] for a, i in zip(spec.axes, idx, strict=True)
+    }
+    frame = pd.DataFrame(cols, index=pd.RangeIndex(start, stop, name="combination"))
+    for a in spec.axes:
+        if all(
+            isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+            for v in a.values
+        ):
+            frame[a.name] = pd.to_numeric(frame[a.name])
+    for name, value in spec.fixed.items():
+        frame[name] = value
+    return frame
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
+
+
+def run_sweep(
+    panel: pd.DataFrame,
+    spec: SweepSpec,
+    out: Path,
+    *,
+    resume: bool = False,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Evaluate every combination; see the module docstring. Returns params + metrics."""
+    from backtest import fast
+
+    if spec.strategy != "below_cost":
+        raise SweepError(
+            f"--strategy: sweeps run on the below_cost fast path; '{spec.strategy}' is not supported yet"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    chunks_dir = out / "chunks"
+    chunks_dir.mkdir(exist_ok=True)
+    state_path = out / STATE
+    n_chunks = max(1, -(-spec.size // spec.chunk_size))
+    if state_path.exists() and not resume:
+        old = json.loads(state_path.read_text(encoding="utf-8"))
+        if old.get("status") == "partial":
+            raise SweepError(
+                f"{state_path}: an unfinished sweep is here; rerun with --resume or choose another --out"
+            )
+    if resume:
+        if not state_path.exists():
+            raise SweepError(f"--resume: no sweep state in {out}")
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if state.get("digest") != spec.digest:
+            raise SweepError(f"--resume: the grid differs from the interrupted sweep in {out}")
+        done = set(state.get("done", []))
+    else:
+        for old_chunk in chunks_dir.glob("chunk_*.parquet"):
+            old_chunk.unlink()
+        done = set()
+        state = {
+            "spec": spec.as_dict(),
+            "digest": spec.digest,
+            "chunks": n_chunks,
+            "done": [],
+            "status": "partial",
+        }
+        _write_json(state_path, state)
+    for c in range(n_chunks):
+        a, b = c * spec.chunk_size, min((c + 1) * spec.chunk_size, spec.size)
+        if c in done:
+            if on_chunk:
+                on_chunk(c, b - a)
+            continue
+        params = combinations(spec, a, b)
+        metrics = fast.sweep_below_cost(panel, params, chunk_size=spec.chunk_size)
+        frame = pd.concat([params, metrics], axis=1)
+        atomic_write_bytes(chunks_dir / f"chunk_{c:05d}.parquet", frame_to_parquet_bytes(frame))
+        done.add(c)
+        state["done"] = sorted(done)
+        _write_json(state_path, state)
+        if on_chunk:
+            on_chunk(c, b - a)
+    results = pd.concat(
+        [pd.read_parquet(chunks_dir / f"chunk_{c:05d}.parquet") for c in range(n_chunks)]
+    )
+    atomic_write_bytes(out / "results.parquet", frame_to_parquet_bytes(results))
+    tmp = out / ".results.csv.tmp"
+    results.to_csv(tmp)
+    tmp.replace(out / "results.csv")
+    state["status"] = "complete"
+    _write_json(state_path, state)
+    return results
+
+
+def verify(
+    panel: pd.DataFrame,
+    results: pd.DataFrame,
+    spec: SweepSpec,
+    metric: str,
+    top: int,
+    sample: int,
+    seed: int,
+) -> list[int]:
+    """Re-run the top ``top`` by ``metric`` and ``sample`` random combinations through vectorbt."""
+    from backtest import fast
+
+    ranked = results.sort_values(metric, ascending=False, na_position="last")
+    picks = list(ranked.index[:top])
+    rng = np.random.default_rng(seed)
+    rest = results.index.difference(picks)
+    if len(rest):
+        picks += list(rng.choice(rest, size=min(sample, len(rest)), replace=False))
+    names = [a.name for a in spec.axes] + list(spec.fixed)
+    rows = results.loc[picks, names]
+    fast.verify_against_vectorbt(panel, rows, fast=results.loc[picks, list(fast.METRICS)])
+    return [int(p) for p in picks]

@@ -1,0 +1,184 @@
+"""`costbt sweep`: grid syntax, bad input before any work, results, ledger, interruption and resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from backtest import fast, ledger
+from backtest.cli import app
+from backtest.engine import EngineConfig
+from backtest.grid import GridError, grid_size, parse_axis
+from backtest.sweep import SweepError, SweepSpec, combinations, run_sweep
+from data import load_panel
+from signals.params import space
+from strategies import STRATEGIES
+
+PARAMS = {p.name: p for p in (*space(STRATEGIES["below_cost"].params), *space(EngineConfig))}
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return load_panel()
+
+
+def test_a_range_includes_both_ends():
+    assert parse_axis("entry_ratio=0.6:0.7:0.05", PARAMS).values == (0.6, 0.65, 0.7)
+
+
+def test_a_list_and_a_log_range():
+    assert parse_axis("confirm_days=1,3,7", PARAMS).values == (1, 3, 7)
+    logs = parse_axis("power_price=log:0.02:0.08:3", PARAMS).values
+    assert logs == pytest.approx((0.02, 0.04, 0.08))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("entry_ratio=0.6:1.2:0", "step must be > 0"),
+        ("entry_ratio=1.2:0.6:0.1", "empty range"),
+        ("nosuch=1,2", "unknown parameter 'nosuch'"),
+        ("entry_ratio=0.1:0.3:0.1", "below its minimum"),
+        ("entry_ratio", "expected NAME="),
+        ("power_price=log:0:1:3", "log range"),
+    ],
+)
+def test_bad_grids_are_named(spec, message):
+    with pytest.raises(GridError, match=message):
+        parse_axis(spec, PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grid", "entry_ratio=0.6:1.2:-0.1"], "step must be > 0"),
+        (["--grid", "bogus=1,2"], "unknown parameter 'bogus'"),
+        (
+            ["--grid", "entry_ratio=0.5:1.5:0.0001", "--grid", "exit_ratio=1:4:0.001"],
+            "exceed --max-combinations",
+        ),
+        (["--grid", "entry_ratio=0.9,1.0", "--metric", "luck"], "--metric"),
+        (["--grid", "entry_ratio=0.9,1.0", "--param", "entry_ratio=1"], "also swept"),
+    ],
+)
+def test_bad_sweeps_exit_2_before_any_work(tmp_path, args, message):
+    out = tmp_path / "sweep"
+    r = runner.invoke(
+        app, ["sweep", *args, "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    )
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and not out.exists()
+
+
+def test_combinations_are_decoded_in_product_order():
+    axes = (parse_axis("entry_ratio=0.8,0.9", PARAMS), parse_axis("exit_ratio=1.5,2,3", PARAMS))
+    spec = SweepSpec("below_cost", axes, {"fees_bps": 20.0}, chunk_size=4)
+    frame = combinations(spec, 0, grid_size(list(axes)))
+    assert list(zip(frame["entry_ratio"], frame["exit_ratio"], strict=True)) == [
+        (0.8, 1.5),
+        (0.8, 2.0),
+        (0.8, 3.0),
+        (0.9, 1.5),
+        (0.9, 2.0),
+        (0.9, 3.0),
+    ]
+    assert (frame["fees_bps"] == 20.0).all()
+
+
+def spec_small(chunk: int = 7) -> SweepSpec:
+    axes = (
+        parse_axis("entry_ratio=0.8:1.1:0.1", PARAMS),
+        parse_axis("exit_ratio=1.5,2,2.5", PARAMS),
+        parse_axis("power_price=0.04,0.06", PARAMS),
+    )
+    return SweepSpec("below_cost", axes, {}, chunk_size=chunk)
+
+
+def test_a_sweep_writes_every_metric_for_every_combination(panel, tmp_path):
+    spec = spec_small()
+    results = run_sweep(panel, spec, tmp_path)
+    assert len(results) == spec.size == 24
+    on_disk = pd.read_parquet(tmp_path / "results.parquet")
+    pd.testing.assert_frame_equal(on_disk, results)
+    assert set(fast.METRICS) <= set(pd.read_csv(tmp_path / "results.csv").columns)
+    direct = fast.sweep_below_cost(panel, results[["entry_ratio", "exit_ratio", "power_price"]])
+    assert np.allclose(direct["final_equity"], results["final_equity"], rtol=1e-12)
+    assert json.loads((tmp_path / "sweep_state.json").read_text())["status"] == "complete"
+
+
+def test_an_interrupted_sweep_keeps_its_chunks_and_resumes(panel, tmp_path):
+    spec = spec_small(chunk=5)
+
+    def stop_after_two(chunk: int, size: int) -> None:
+        if chunk == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(panel, spec, tmp_path, on_chunk=stop_after_two)
+    state = json.loads((tmp_path / "sweep_state.json").read_text())
+    assert state["status"] == "partial" and state["done"] == [0, 1]
+    with pytest.raises(SweepError, match="--resume"):
+        run_sweep(panel, spec, tmp_path)
+    other = SweepSpec("below_cost", spec.axes[:2], {}, chunk_size=5)
+    with pytest.raises(SweepError, match="grid differs"):
+        run_sweep(panel, other, tmp_path, resume=True)
+    evaluated = []
+    resumed = run_sweep(
+        panel, spec, tmp_path, resume=True, on_chunk=lambda c, k: evaluated.append(c)
+    )
+    fresh = run_sweep(panel, spec, tmp_path / "fresh")
+    pd.testing.assert_frame_equal(resumed, fresh)
+
+
+def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(tmp_path):
+    out, cache = tmp_path / "sweep", tmp_path / "cache"
+    args = [
+        "sweep",
+        "--grid",
+        "entry_ratio=0.9,1.0",
+        "--grid",
+        "exit_ratio=1.5,2",
+        "--top",
+        "2",
+        "--verify-sample",
+        "1",
+    ]
+    r = runner.invoke(app, [*args, "--out", str(out), "--cache-dir", str(cache)])
+    assert r.exit_code == 0, r.output
+    assert "verified 3 combinations against vectorbt" in r.output
+    assert ledger.trials("below_cost", cache) == 4
+    runner.invoke(app, [*args, "--out", str(tmp_path / "again"), "--cache-dir", str(cache)])
+    assert ledger.trials("below_cost", cache) == 8
+
+
+def test_a_verification_difference_fails_loudly(tmp_path, monkeypatch):
+    real = fast.vectorbt_metrics
+
+    def off_by_a_hair(panel, row):
+        m = dict(real(panel, row))
+        m["final_equity"] *= 1 + 1e-6
+        return m
+
+    monkeypatch.setattr(fast, "vectorbt_metrics", off_by_a_hair)
+    r = runner.invoke(
+        app,
+        [
+            "sweep",
+            "--grid",
+            "entry_ratio=0.9,1.0",
+            "--top",
+            "1",
+            "--verify-sample",
+            "0",
+            "--out",
+            str(tmp_path / "s"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert r.exit_code == 1 and "FAILED" in r.stderr
