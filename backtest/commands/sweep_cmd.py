@@ -110,6 +110,38 @@ def register(app: typer.Typer) -> None:
             except ParamError as exc:
                 raise fail(f"--param: {exc}") from None
         n = grid_size(axes)
+        slow = (
+            strategy != "below_cost"
+            or any(
+                a
+                in (
+                    "stop_loss",
+                    "take_profit",
+                    "trailing_stop",
+                    "ribbon_confirm_days",
+                    "instrument",
+                )
+                for a in names
+            )
+            or any(
+                k
+                in (
+                    "stop_loss",
+                    "take_profit",
+                    "trailing_stop",
+                    "ribbon_confirm_days",
+                    "instrument",
+                )
+                and v
+                for k, v in fixed.items()
+            )
+        )
+        if slow:
+            max_combinations = min(max_combinations, 2_000)
+            err.print(
+                "note: price stops, ribbon confirmation and strategies other than below_cost run on the vectorbt engine (slow path)",
+                highlight=False,
+            )
         if n > max_combinations and not yes:
             raise fail(
                 f"--grid: {n:,} combinations exceed --max-combinations {max_combinations:,}; add --yes to run them"
@@ -172,10 +204,16 @@ def register(app: typer.Typer) -> None:
                 *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols)
             )
         out.print(t)
-        out.print(
-            f"verified {len(verified)} combinations against vectorbt (top {min(top, len(results))} + {len(verified) - min(top, len(results))} random): equal to 1e-9",
-            highlight=False,
-        )
+        if verified:
+            out.print(
+                f"verified {len(verified)} combinations against vectorbt (top {min(top, len(results))} + {len(verified) - min(top, len(results))} random): equal to 1e-9",
+                highlight=False,
+            )
+        else:
+            out.print(
+                "evaluated by the vectorbt engine itself (no separate verification needed)",
+                highlight=False,
+            )
         out.print(
             f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {ledger.trials(strategy, cache_dir):,} configurations tried for {strategy} so far",
             highlight=False,

@@ -182,3 +182,41 @@ def test_a_verification_difference_fails_loudly(tmp_path, monkeypatch):
         ],
     )
     assert r.exit_code == 1 and "FAILED" in r.stderr
+
+
+def test_an_accumulation_sweep_runs_on_the_engine_and_matches_a_backtest(panel, tmp_path):
+    from backtest.engine import run_strategy
+    from backtest.metrics import sharpe
+    from signals.params import build
+
+    axes = (parse_axis("tranches=2,4", PARAMS_ACC), parse_axis("fees_bps=10,30", PARAMS_ACC))
+    results = run_sweep(panel, SweepSpec("accumulation", axes, {}, chunk_size=3), tmp_path)
+    assert len(results) == 4
+    row = results.iloc[3]
+    strat = STRATEGIES["accumulation"]
+    _, _, _, equity, returns = run_strategy(
+        panel, strat, build(strat.params, {"tranches": 4}), EngineConfig(fees_bps=30.0)
+    )
+    assert row["final_equity"] == pytest.approx(equity.iloc[-1], rel=1e-12)
+    assert row["sharpe"] == pytest.approx(sharpe(returns), rel=1e-12)
+    assert (
+        results.loc[results["fees_bps"] == 30, "final_equity"]
+        .lt(results.loc[results["fees_bps"] == 10, "final_equity"].to_numpy())
+        .all()
+    )
+
+
+def test_price_stops_in_a_below_cost_sweep_fall_back_to_vectorbt_exactly(panel, tmp_path):
+    axes = (
+        parse_axis("stop_loss=0,0.1", PARAMS),
+        parse_axis("take_profit=0,0.5", PARAMS),
+        parse_axis("trailing_stop=false,true", PARAMS),
+    )
+    spec = SweepSpec("below_cost", axes, {"entry_ratio": 1.2}, chunk_size=8)
+    results = run_sweep(panel, spec, tmp_path)
+    rows = results[["stop_loss", "take_profit", "trailing_stop", "entry_ratio"]]
+    fast.verify_against_vectorbt(panel, rows, fast=results[list(fast.METRICS)])
+    assert results["final_equity"].nunique() > 1  # the stops change the outcome
+
+
+PARAMS_ACC = {p.name: p for p in (*space(STRATEGIES["accumulation"].params), *space(EngineConfig))}
