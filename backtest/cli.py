@@ -393,6 +393,7 @@ _register_provider_commands()
 
 from backtest.commands import backtest_cmd as _backtest_command  # noqa: E402
 from backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
+from backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
 from backtest.commands import signals_status as _signals_command  # noqa: E402
 from backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
 
@@ -400,6 +401,7 @@ _cost_command.register(app)
 _signals_command.register(app)
 _backtest_command.register(app)
 _sweep_command.register(app)
+_episodes_command.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,282 @@
+"""Overfitting-aware evaluation: PSR, DSR, MinTRL, PBO (CSCV), bootstrap CIs and Hansen's SPA.
+
+Small pure functions in the style of `backtest.metrics`. Unless a docstring says otherwise a Sharpe
+ratio here is PER PERIOD (mean / std of the per-period returns, not annualised): that is the unit
+the Bailey & Lopez de Prado formulas use, with ``n_obs`` (T) counted in the same periods. Skewness
+is γ3 and kurtosis is the RAW kurtosis γ4 (3 for a normal distribution), not excess kurtosis.
+
+Sources (formulas and test vectors in ``reference/models.md`` section 5):
+
+- Bailey, D. H. & Lopez de Prado, M. (2012). "The Sharpe Ratio Efficient Frontier." Journal of
+  Risk 15(2) -- PSR and MinTRL.
+- Bailey, D. H. & Lopez de Prado, M. (2014). "The Deflated Sharpe Ratio: Correcting for Selection
+  Bias, Backtest Overfitting and Non-Normality." Journal of Portfolio Management 40(5) -- DSR.
+- Bailey, D. H., Borwein, J., Lopez de Prado, M. & Zhu, Q. J. (2017, SSRN 2015). "The Probability
+  of Backtest Overfitting." Journal of Computational Finance 20(4) -- PBO by CSCV.
+- Politis, D. N. & Romano, J. P. (1994). "The Stationary Bootstrap." JASA 89(428).
+- Hansen, P. R. (2005). "A Test for Superior Predictive Ability." JBES 23(4).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from arch.bootstrap import SPA, StationaryBootstrap
+from scipy import stats
+
+from backtest import metrics
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def _sr_variance_term(sr: float, skew: float, kurtosis: float) -> float:
+    """1 - γ3·SR + ((γ4 - 1) / 4)·SR², the non-normality adjustment (γ4 raw kurtosis)."""
+    return 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr**2
+
+
+def psr_z(sr: float, sr_benchmark: float, n_obs: int, skew: float, kurtosis: float) -> float:
+    """The z-statistic inside the PSR: (SR - SR*)·√(T - 1) / √(1 - γ3·SR + ((γ4 - 1)/4)·SR²).
+
+    SR and SR* per period, T = ``n_obs`` periods, γ3 skewness, γ4 raw kurtosis.
+    """
+    denom = _sr_variance_term(sr, skew, kurtosis)
+    if n_obs < 2 or denom <= 0:
+        return float("nan")
+    return float((sr - sr_benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denom))
+
+
+def probabilistic_sharpe_ratio(
+    sr: float, sr_benchmark: float, n_obs: int, skew: float, kurtosis: float
+) -> float:
+    """PSR(SR*) = Φ[(SR - SR*)·√(T - 1) / √(1 - γ3·SR + ((γ4 - 1)/4)·SR²)].
+
+    The probability that the true Sharpe ratio exceeds ``sr_benchmark`` given the observed ``sr``.
+    SR and SR* PER PERIOD (not annualised); T = ``n_obs`` periods; γ3 = ``skew``; γ4 =
+    ``kurtosis`` RAW (normal = 3). Source: Bailey & Lopez de Prado (2012), eq. for PSR.
+    """
+    z = psr_z(sr, sr_benchmark, n_obs, skew, kurtosis)
+    return float(stats.norm.cdf(z)) if np.isfinite(z) else float("nan")
+
+
+def _moments(returns: pd.Series | np.ndarray) -> tuple[float, int, float, float]:
+    """(per-period Sharpe with std ddof=1, T, skewness, raw kurtosis) of the non-NaN returns."""
+    r = np.asarray(pd.Series(returns).dropna(), dtype=float)
+    n = len(r)
+    if n < 2:
+        return float("nan"), n, float("nan"), float("nan")
+    sd = r.std(ddof=1)
+    sr = float(r.mean() / sd) if sd > 0 else float("nan")
+    skew = float(stats.skew(r, bias=True))
+    kurt = float(stats.kurtosis(r, fisher=False, bias=True))
+    return sr, n, skew, kurt
+
+
+def psr_from_returns(returns: pd.Series | np.ndarray, sr_benchmark: float = 0.0) -> float:
+    """PSR of a return series against ``sr_benchmark`` (PER PERIOD, e.g. daily; 0 by default).
+
+    SR = mean / std(ddof=1) of the non-NaN returns, T their count, γ3 the sample skewness and γ4
+    the sample RAW kurtosis (both the biased moment estimators, as in Bailey & Lopez de Prado).
+    To compare with an annual benchmark pass ``sr_annual / sqrt(365)``.
+    """
+    sr, n, skew, kurt = _moments(returns)
+    return probabilistic_sharpe_ratio(sr, sr_benchmark, n, skew, kurt)
+
+
+def expected_max_sharpe(sr_variance: float, n_trials: int) -> float:
+    """SR0 = √V·[(1 - γ)·Φ⁻¹(1 - 1/N) + γ·Φ⁻¹(1 - 1/(N·e))], γ = 0.5772156649 (Euler-Mascheroni).
+
+    The expected maximum of N independent Sharpe ratio estimates whose true value is 0 and whose
+    cross-trial variance is V = ``sr_variance`` (in PER PERIOD Sharpe units squared, so SR0 is per
+    period too). N = ``n_trials`` >= 2 (for N = 1 there is no selection: returns 0).
+    Source: Bailey & Lopez de Prado (2014), "The Deflated Sharpe Ratio", eq. (2)/appendix.
+    """
+    if n_trials < 1 or sr_variance < 0:
+        raise ValueError("need n_trials >= 1 and sr_variance >= 0")
+    if n_trials == 1:
+        return 0.0
+    q1 = stats.norm.ppf(1.0 - 1.0 / n_trials)
+    q2 = stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    return float(math.sqrt(sr_variance) * ((1.0 - EULER_GAMMA) * q1 + EULER_GAMMA * q2))
+
+
+def deflated_sharpe_ratio(
+    sr: float, sr_variance: float, n_trials: int, n_obs: int, skew: float, kurtosis: float
+) -> float:
+    """DSR = PSR(SR0), SR0 = `expected_max_sharpe`(V, N).
+
+    The probability that the selected strategy's true Sharpe exceeds the Sharpe the best of N
+    zero-skill trials would show by luck. SR per period, V the variance of the per-period Sharpe
+    ratios across the N trials, T = ``n_obs`` periods, γ3 skewness, γ4 RAW kurtosis.
+    Source: Bailey & Lopez de Prado (2014); vector: annual SR 2.5 over 250 obs/yr (SR = 0.15811),
+    T = 1250, N = 100, V = 0.5/250, γ3 = -3, γ4 = 10 -> SR0 = 0.11317, z = 1.2838, DSR = 0.9004.
+    """
+    sr0 = expected_max_sharpe(sr_variance, n_trials)
+    return probabilistic_sharpe_ratio(sr, sr0, n_obs, skew, kurtosis)
+
+
+def min_track_record_length(
+    sr: float, sr_benchmark: float, skew: float, kurtosis: float, alpha: float = 0.05
+) -> float:
+    """MinTRL = 1 + (1 - γ3·SR + ((γ4 - 1)/4)·SR²)·(z_α / (SR - SR*))², z_α = Φ⁻¹(1 - α).
+
+    The number of observations (in the periods SR is measured in; SR, SR* PER PERIOD) needed to
+    reject "true SR <= SR*" at confidence 1 - α. Infinite if SR <= SR*. γ4 RAW kurtosis.
+    Source: Bailey & Lopez de Prado (2012), "The Sharpe Ratio Efficient Frontier".
+    """
+    if sr <= sr_benchmark:
+        return float("inf")
+    z = stats.norm.ppf(1.0 - alpha)
+    return float(1.0 + _sr_variance_term(sr, skew, kurtosis) * (z / (sr - sr_benchmark)) ** 2)
+
+
+def _block_metric(block: np.ndarray, metric: str | Callable[[np.ndarray], Any]) -> np.ndarray:
+    if metric == "mean":
+        return block.mean(axis=0)
+    if metric == "sharpe":
+        sd = block.std(axis=0, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(sd > 0, block.mean(axis=0) / sd, np.nan)
+    if callable(metric):
+        return np.asarray(metric(block), dtype=float)
+    raise ValueError(f"unknown metric {metric!r}; use 'mean', 'sharpe' or a callable")
+
+
+def pbo_cscv(
+    matrix: pd.DataFrame | np.ndarray,
+    n_splits: int = 16,
+    metric: str | Callable[[np.ndarray], Any] = "mean",
+) -> tuple[float, list[float]]:
+    """Probability of backtest overfitting by combinatorially symmetric cross-validation.
+
+    ``matrix`` is T×N: rows are periods (in time order), columns the N configurations tried. Rows
+    are split into S = ``n_splits`` (even) contiguous blocks (`numpy.array_split`). For each of the
+    C(S, S/2) ways to pick S/2 blocks as in-sample (the rest, in time order, out-of-sample):
+    n* = argmax of the in-sample metric (first column on ties); ω = rank of n* out-of-sample among
+    the N (1 = worst, N = best; ties get the average rank) / (N + 1); λ = ln(ω / (1 - ω)).
+    PBO = share of splits with λ <= 0 (the in-sample winner is at or below the OOS median).
+
+    ``metric``: "mean", "sharpe" (per period, ddof=1) or a callable taking a (rows × N) array and
+    returning N scores (higher = better). Returns (PBO, λ per split in `itertools.combinations`
+    order of the in-sample block indices).
+    Source: Bailey, Borwein, Lopez de Prado & Zhu (2017), "The Probability of Backtest Overfitting".
+    """
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[1] < 2:
+        raise ValueError("matrix must be T×N with N >= 2")
+    if n_splits < 2 or n_splits % 2 or n_splits > m.shape[0]:
+        raise ValueError("n_splits must be even, >= 2 and <= number of rows")
+    n = m.shape[1]
+    blocks = np.array_split(np.arange(m.shape[0]), n_splits)
+    lambdas: list[float] = []
+    for train in combinations(range(n_splits), n_splits // 2):
+        test = [b for b in range(n_splits) if b not in train]
+        rows_in = np.concatenate([blocks[b] for b in train])
+        rows_out = np.concatenate([blocks[b] for b in test])
+        perf_in = _block_metric(m[rows_in], metric)
+        perf_out = _block_metric(m[rows_out], metric)
+        best = int(np.nanargmax(perf_in))
+        rank = stats.rankdata(perf_out, method="average")[best]
+        omega = rank / (n + 1.0)
+        lambdas.append(float(math.log(omega / (1.0 - omega))))
+    pbo = float(np.mean([lam <= 0 for lam in lambdas]))
+    return pbo, lambdas
+
+
+def _statistic_func(statistic: str | Callable[[pd.Series], float]) -> Callable[[pd.Series], float]:
+    if statistic == "sharpe":
+        return metrics.sharpe
+    if statistic == "cagr":
+        return metrics.cagr
+    if callable(statistic):
+        return statistic
+    raise ValueError(f"unknown statistic {statistic!r}; use 'sharpe', 'cagr' or a callable")
+
+
+def default_block_size(n_obs: int) -> int:
+    """Default mean block length for the stationary bootstrap: round(T^(1/3)), at least 1."""
+    return max(1, round(n_obs ** (1.0 / 3.0)))
+
+
+def stationary_bootstrap_ci(
+    returns: pd.Series | np.ndarray,
+    statistic: str | Callable[[pd.Series], float] = "sharpe",
+    n_boot: int = 1000,
+    block_size: int | None = None,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(low, point, high): percentile confidence interval of a statistic of daily returns.
+
+    Resamples with `arch.bootstrap.StationaryBootstrap` (Politis & Romano 1994: geometric blocks of
+    mean length ``block_size``, default round(T^(1/3))) ``n_boot`` times; low/high are the α/2 and
+    1 - α/2 quantiles of the bootstrap statistics, point the statistic of the original series.
+    ``statistic``: "sharpe" (ANNUALISED, 365 periods, `metrics.sharpe`), "cagr" (`metrics.cagr`,
+    365 periods) or a callable of a `pd.Series`. Deterministic for a given ``seed``.
+    """
+    func = _statistic_func(statistic)
+    r = pd.Series(returns).dropna().astype(float)
+    r = r.reset_index(drop=True)
+    if len(r) < 2:
+        nan = float("nan")
+        return nan, nan, nan
+    bs = StationaryBootstrap(block_size or default_block_size(len(r)), r.to_numpy(), seed=seed)
+    draws = bs.apply(lambda x: np.array([func(pd.Series(x))]), reps=n_boot)[:, 0]
+    low, high = np.nanquantile(draws, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(low), float(func(r)), float(high)
+
+
+def spa_test(
+    benchmark_returns: pd.Series | np.ndarray,
+    model_returns: pd.DataFrame | pd.Series | np.ndarray,
+    block_size: int | None = None,
+    reps: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Hansen's (2005) test for Superior Predictive Ability of any model over the benchmark.
+
+    H0: no model has a lower expected loss than the benchmark. arch's `SPA` works on LOSSES, so the
+    losses passed are the NEGATIVE returns (loss = -r; higher return = lower loss). Rows with a NaN
+    in any series are dropped. Bootstrap: stationary, mean block length ``block_size`` (default
+    round(T^(1/3))), ``reps`` replications, fixed ``seed``. Returns the "consistent", "lower" and
+    "upper" p-values (small = some model beats the benchmark).
+
+    Degenerate input: if a model's loss differential (benchmark loss - model loss) is constant, e.g.
+    model = benchmark + c, its variance is 0 and the recentring/studentisation is undefined; the
+    p-values are then only meaningful for c > 0 (all 0). A `RuntimeWarning` is emitted.
+    """
+    bench = pd.Series(benchmark_returns, dtype=float, name="__benchmark__")
+    models = pd.DataFrame(model_returns).astype(float)
+    if not (
+        isinstance(benchmark_returns, pd.Series)
+        and isinstance(model_returns, pd.Series | pd.DataFrame)
+    ):
+        bench, models = bench.reset_index(drop=True), models.reset_index(drop=True)
+    joined = pd.concat([bench, models], axis=1, join="inner").dropna()
+    bench_loss = -joined["__benchmark__"].to_numpy()
+    model_loss = -joined.drop(columns="__benchmark__").to_numpy()
+    diff = bench_loss[:, None] - model_loss
+    scale = np.abs(diff).max(initial=0.0) + np.abs(bench_loss).max(initial=0.0)
+    if len(diff) and np.any(diff.std(axis=0) <= 1e-12 * max(scale, 1e-300)):
+        warnings.warn(
+            "spa_test: a model's loss differential vs the benchmark is constant (zero variance); "
+            "SPA p-values are degenerate",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    spa = SPA(
+        bench_loss,
+        model_loss,
+        block_size=block_size or default_block_size(len(joined)),
+        reps=reps,
+        bootstrap="stationary",
+        seed=seed,
+    )
+    spa.compute()
+    p = spa.pvalues
+    return {k: float(p[k]) for k in ("consistent", "lower", "upper")}
