@@ -7,18 +7,12 @@ with one line on stderr naming the file, flag or value, and exit status 2.
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
-
-from data.errors import DataError
 
 app = typer.Typer(
     name="costbt",
@@ -32,31 +26,7 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 
-# Wide output when piped (CI logs, files); the terminal's width otherwise.
-out = Console(width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., object])
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one error line and return the exit to raise (status 2: bad input)."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=code)
-
-
-def reports_bad_input(func: F) -> F:
-    """Turn `DataError` (and other bad-input errors) into one line and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except DataError as exc:
-            raise fail(exc.message) from None
-
-    return wrapper  # type: ignore[return-value]
-
+from backtest.console import err, fail, out, reports_bad_input  # noqa: E402, F401 - re-exported
 
 BundleDir = Annotated[
     Path | None,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from backtest.cli import fail, out, reports_bad_input
 from backtest.commands.options import parse_day
+from backtest.console import fail, out, reports_bad_input
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from backtest.cli import fail, out, reports_bad_input
 from backtest.commands.options import parse_day
+from backtest.console import fail, out, reports_bad_input
 
 
 def parse_params(values: list[str] | None) -> dict[str, str]:

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from backtest.cli import fail, out, reports_bad_input
-
 
 def _pct(v: float) -> str:
     import pandas as pd
@@ -24,6 +22,9 @@ def _day(v) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``episodes`` to ``app`` (a second call on the same app is a no-op)."""
+    # Imported here, not at module level: backtest.cli imports this module while it loads.
+    from backtest.console import fail, out, reports_bad_input
+
     if any(getattr(c, "name", None) == "episodes" for c in app.registered_commands):
         return
 

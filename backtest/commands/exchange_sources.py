@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from backtest.cli import err, fail, out, reports_bad_input
 from backtest.commands.options import CacheDir, Now, Quiet, Strict, fail_fetch, parse_instant
+from backtest.console import err, fail, out, reports_bad_input
 
 ApiUrl = Annotated[
     str | None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from backtest.cli import fail
+from backtest.console import fail
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from backtest.cli import fail, out, reports_bad_input
 from backtest.commands.options import CacheDir, parse_day
+from backtest.console import fail, out, reports_bad_input
 
 
 def _state(value) -> str:

@@ -24,14 +24,14 @@ PROVIDERS = ("glassnode",)
 
 
 def _print(message: str) -> None:
-    from backtest.cli import out
+    from backtest.console import out
 
     out.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _error(message: str, code: int) -> typer.Exit:
     """One error line on stderr (``error: ...``) and the exit to raise (2: bad input)."""
-    from backtest.cli import fail
+    from backtest.console import fail
 
     return fail(message, code)
 
@@ -190,7 +190,7 @@ def import_file(
 
 def register(data_app: typer.Typer) -> None:
     """Add ``sopr`` and ``import`` to ``costbt data``."""
-    from backtest.cli import reports_bad_input
+    from backtest.console import reports_bad_input
 
     data_app.command("sopr")(reports_bad_input(sopr))
     data_app.command("import")(reports_bad_input(import_file))

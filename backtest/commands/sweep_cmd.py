@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from backtest.cli import err, fail, out, reports_bad_input
 from backtest.commands.cost import parse_params
 from backtest.commands.options import CacheDir, parse_day
+from backtest.console import err, fail, out, reports_bad_input
 
 
 def register(app: typer.Typer) -> None:
