@@ -218,3 +218,45 @@ def verify(
     rows = results.loc[picks, names]
     fast.verify_against_vectorbt(panel, rows, fast=results.loc[picks, list(fast.METRICS)])
     return [int(p) for p in picks]
+
+
+def deflated_best(
+    panel: pd.DataFrame, results: pd.DataFrame, spec: SweepSpec, metric: str, n_trials: int
+) -> dict:
+    """Deflated Sharpe ratio of the best combination by ``metric`` (Bailey & Lopez de Prado).
+
+    SR, T, skew and raw kurtosis come from the best combination's daily returns (re-run on the
+    engine); V is the variance of the per-day Sharpe ratios across this sweep's combinations; N is
+    ``n_trials`` (the ledger's count for the strategy, every configuration ever tried).
+    """
+    from backtest import validation
+
+    best = results.sort_values(metric, ascending=False, na_position="last").iloc[0]
+    names = [a.name for a in spec.axes] + list(spec.fixed)
+    row = {k: best[k] for k in names}
+    metrics = strategy_returns(panel, spec.strategy, row)
+    sr, n_obs, skew, kurt = validation._moments(metrics)
+    per_day = results["sharpe"].dropna() / np.sqrt(365.0)
+    variance = float(per_day.var(ddof=1)) if len(per_day) > 1 else 0.0
+    dsr = validation.deflated_sharpe_ratio(sr, variance, max(int(n_trials), 1), n_obs, skew, kurt)
+    return {
+        "best": row,
+        "sharpe_annual": sr * np.sqrt(365.0),
+        "n_trials": int(n_trials),
+        "sr_variance": variance,
+        "dsr": dsr,
+    }
+
+
+def strategy_returns(panel: pd.DataFrame, strategy: str, row: dict) -> pd.Series:
+    """Daily returns of one combination on the vectorbt engine."""
+    from backtest.engine import EngineConfig, run_strategy
+    from signals.params import build
+    from strategies import STRATEGIES
+
+    strat = STRATEGIES[strategy]
+    names = {p.name for p in _space(strat.params)}
+    clean = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+    params = build(strat.params, {k: v for k, v in clean.items() if k in names})
+    config = build(EngineConfig, {k: v for k, v in clean.items() if k not in names})
+    return run_strategy(panel, strat, params, config)[4]

@@ -218,6 +218,15 @@ def register(app: typer.Typer) -> None:
             f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {ledger.trials(strategy, cache_dir):,} configurations tried for {strategy} so far",
             highlight=False,
         )
+        from backtest.sweep import deflated_best
+
+        deflated = deflated_best(panel, results, spec, metric, ledger.trials(strategy, cache_dir))
+        out.print(
+            f"deflated Sharpe ratio of the best: {deflated['dsr']:.3f} (Sharpe {deflated['sharpe_annual']:.2f}, "
+            f"N = {deflated['n_trials']:,} configurations in the ledger): the probability that its true "
+            "Sharpe beats the best of N zero-skill trials",
+            highlight=False,
+        )
         try:
             from reports.sweep_html import write_sweep_report
         except ImportError:

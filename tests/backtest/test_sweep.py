@@ -220,3 +220,15 @@ def test_price_stops_in_a_below_cost_sweep_fall_back_to_vectorbt_exactly(panel, 
 
 
 PARAMS_ACC = {p.name: p for p in (*space(STRATEGIES["accumulation"].params), *space(EngineConfig))}
+
+
+def test_the_best_of_a_sweep_is_deflated_by_the_number_of_trials(panel, tmp_path):
+    from backtest.sweep import deflated_best
+
+    spec = spec_small()
+    results = run_sweep(panel, spec, tmp_path)
+    few = deflated_best(panel, results, spec, "sharpe", n_trials=24)
+    many = deflated_best(panel, results, spec, "sharpe", n_trials=100_000)
+    assert 0.0 <= many["dsr"] < few["dsr"] <= 1.0
+    best = results.sort_values("sharpe", ascending=False).iloc[0]
+    assert few["sharpe_annual"] == pytest.approx(best["sharpe"], rel=1e-9)
