@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from signals.params import Param
+from signals.params import Param, ParamError
 
 #: Metrics that can be the objective (all maximised; ``max_drawdown`` is <= 0, so maximising it
 #: means the smallest drawdown).
@@ -85,9 +86,7 @@ def resolve_include(strategy: str, include: Sequence[str] | None) -> list[str]:
     names = list(DEFAULT_INCLUDE[strategy] if include is None else include)
     unknown = [n for n in names if n not in params]
     if unknown:
-        raise TuningError(
-            f"unknown parameter(s) {', '.join(unknown)} (known: {', '.join(params)})"
-        )
+        raise TuningError(f"unknown parameter(s) {', '.join(unknown)} (known: {', '.join(params)})")
     if len(set(names)) != len(names):
         raise TuningError("a parameter is listed twice")
     if not names:
@@ -153,6 +152,7 @@ class Objective:
         params = [p for p in parameters(self.strategy).values() if p.name in self.include]
         row = {**self.fixed, **suggest(trial, params, self.include)}
         trial.set_user_attr("run", self.run)
+        trial.set_user_attr("worker", os.getpid())
         try:
             metrics = evaluate(self.panel, row)
         except Exception as exc:
@@ -319,7 +319,10 @@ def run_study(
             raise TuningError(f"unknown fixed parameter '{k}'")
         if k in names:
             raise TuningError(f"'{k}' is both fixed and searched")
-        fixed[k] = params[k].validate(v)
+        try:
+            fixed[k] = params[k].validate(v)
+        except ParamError as exc:
+            raise TuningError(str(exc)) from None
     study_name = study_name or f"{strategy}-{objective}"
     spec = storage_spec(storage, study_name, cache_dir)
     settings = {
@@ -346,6 +349,8 @@ def run_study(
             for i, share in enumerate(shares)
             if share > 0
         ]
+        if poll is not None:
+            poll(study)  # before any worker starts: the progress counts from here
         for p in procs:
             p.start()
         try:

@@ -1,0 +1,215 @@
+"""``costbt tune``: an Optuna study over a strategy's declared space (TPE, seeded, resumable)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from backtest.commands.options import CacheDir, parse_day
+from backtest.console import err, fail, out, reports_bad_input
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tune")
+    @reports_bad_input
+    def tune_cmd(
+        strategy: Annotated[
+            str, typer.Option("--strategy", help="Strategy to tune (below_cost).")
+        ] = "below_cost",
+        n_trials: Annotated[
+            int, typer.Option("--n-trials", help="Trials to add to the study (>= 1).")
+        ] = 100,
+        objective: Annotated[
+            str,
+            typer.Option(
+                "--objective",
+                help="Metric to maximise: sharpe, cagr, total_return, final_equity, max_drawdown.",
+            ),
+        ] = "sharpe",
+        storage: Annotated[
+            str | None,
+            typer.Option(
+                "--storage",
+                help="Database URL (sqlite:///, postgresql://, mysql://) or a journal file path "
+                "(default: <cache dir>/optuna/<study>.log).",
+            ),
+        ] = None,
+        study: Annotated[
+            str | None,
+            typer.Option("--study", help="Study name (default: <strategy>-<objective>)."),
+        ] = None,
+        jobs: Annotated[
+            int, typer.Option("--jobs", help="Worker processes sharing the study (>= 1).")
+        ] = 1,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the TPE sampler.")] = 0,
+        min_trades: Annotated[
+            int,
+            typer.Option("--min-trades", help="Trials with fewer trades are infeasible."),
+        ] = 3,
+        include: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--include",
+                help="Parameters to search (repeatable or comma-separated; default: the "
+                "trading rule and electricity cost assumptions).",
+            ),
+        ] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option("--param", help="Fixed NAME=VALUE for every trial."),
+        ] = None,
+        start: Annotated[str | None, typer.Option("--start", help="First day (UTC date).")] = None,
+        end: Annotated[str | None, typer.Option("--end", help="Last day (UTC date).")] = None,
+        top: Annotated[int, typer.Option("--top", help="Trials to list at the end.")] = 10,
+        cache_dir: CacheDir = None,
+    ) -> None:
+        """Search the strategy's parameters with Optuna; print the best and the top trials."""
+        from backtest import ledger, tuning
+        from backtest.commands.cost import parse_params
+
+        if objective not in tuning.OBJECTIVES:
+            raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
+        if n_trials < 1:
+            raise fail("--n-trials: must be at least 1")
+        if jobs < 1:
+            raise fail("--jobs: must be at least 1")
+        if min_trades < 0:
+            raise fail("--min-trades: must be at least 0")
+        if top < 0:
+            raise fail("--top: must be at least 0")
+        names = None
+        if include:
+            names = [n.strip() for item in include for n in item.split(",") if n.strip()]
+        try:
+            tuning.parameters(strategy)
+        except tuning.TuningError as exc:
+            raise fail(f"--strategy: {exc}") from None
+        try:
+            tuning.resolve_include(strategy, names)
+        except tuning.TuningError as exc:
+            raise fail(f"--include: {exc}") from None
+        name = study or f"{strategy}-{objective}"
+        try:
+            spec = tuning.storage_spec(storage, name, cache_dir)
+        except tuning.TuningError as exc:
+            raise fail(f"--storage: {exc}") from None
+        fixed = parse_params(param)
+        first, last = parse_day("--start", start), parse_day("--end", end)
+
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.table import Table
+
+        from data.panel import load_panel
+
+        panel = load_panel()
+        if first is not None:
+            panel = panel.loc[first:]
+        if last is not None:
+            panel = panel.loc[:last]
+        err.print(
+            f"tuning {strategy}: {n_trials:,} trials maximising {objective}, study '{name}' "
+            f"({spec}), {jobs} worker(s)",
+            highlight=False,
+        )
+        bar = Progress(
+            TextColumn("tune"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("trials  best {task.fields[best]}"),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        state = {"task": None}
+
+        def best_text(s) -> str:
+            t = tuning.best_trial(s)
+            return "-" if t is None else f"{t.value:.4g} (#{t.number})"
+
+        def on_trial(s, _trial) -> None:
+            bar.update(state["task"], advance=1, best=best_text(s))
+
+        base = {"n": None}
+
+        def poll(s) -> None:
+            # Several workers: count the study's finished trials since the start (this run's).
+            from optuna.trial import TrialState
+
+            done = (TrialState.COMPLETE, TrialState.FAIL)
+            n = len(s.get_trials(deepcopy=False, states=done))
+            if base["n"] is None:
+                base["n"] = n
+            completed = min(n - base["n"], n_trials)
+            bar.update(state["task"], completed=completed, best=best_text(s))
+
+        try:
+            with bar:
+                state["task"] = bar.add_task("tune", total=n_trials, best="-")
+                result = tuning.run_study(
+                    panel,
+                    strategy,
+                    n_trials,
+                    objective,
+                    storage=spec,
+                    study_name=name,
+                    seed=seed,
+                    jobs=jobs,
+                    min_trades=min_trades,
+                    include=names,
+                    fixed=fixed,
+                    cache_dir=cache_dir,
+                    period=(start, end),
+                    callbacks=(on_trial,) if jobs == 1 else (),
+                    poll=poll if jobs > 1 else None,
+                )
+        except tuning.TuningError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail(
+                f"interrupted: the finished trials are kept in {spec}; rerun to continue",
+                code=130,
+            ) from None
+        except RuntimeError as exc:
+            raise fail(str(exc), code=1) from None
+
+        s = result.study
+        best = tuning.best_trial(s)
+        out.print(
+            f"study '{name}': {len(s.trials):,} trials in all; this run {result.completed:,} "
+            f"completed, {result.failed:,} failed",
+            highlight=False,
+        )
+        if best is None:
+            out.print(f"no feasible trial yet (none with at least {min_trades} trades)")
+        else:
+            out.print(f"best {objective} {best.value:.4g} (trial #{best.number}):", highlight=False)
+            for k, v in best.params.items():
+                out.print(f"  {k} = {v:.6g}" if isinstance(v, float) else f"  {k} = {v}")
+        rows = tuning.top_trials(s, top)
+        if rows:
+            cols = list(rows[0].params)
+            metrics = ["sharpe", "cagr", "total_return", "max_drawdown", "trades"]
+            t = Table(title=f"Top {len(rows)} feasible trials by {objective}", title_justify="left")
+            for c in ["#", *cols, *metrics]:
+                t.add_column(c, justify="right")
+            for tr in rows:
+                cells = [str(tr.number)]
+                for c in cols:
+                    v = tr.params.get(c)
+                    cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
+                for m in metrics:
+                    v = tr.user_attrs.get(m)
+                    cells.append("-" if v is None else f"{v:.4g}")
+                t.add_row(*cells)
+            out.print(t)
+        out.print(
+            f"ledger: {ledger.trials(strategy, cache_dir):,} configurations tried for {strategy} "
+            "so far",
+            highlight=False,
+        )

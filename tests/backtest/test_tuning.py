@@ -1,0 +1,175 @@
+"""`costbt tune`: reproducible, resumable Optuna studies; failures, constraints, workers, ledger."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
+import pytest
+import typer
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from backtest import ledger, tuning
+from backtest.commands.tune_cmd import register
+from data import load_panel
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return load_panel().loc["2018":"2024"]
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop", hidden=True)
+    def _noop() -> None:  # a second command keeps "tune" a subcommand
+        pass
+
+    return app
+
+
+def _run(panel, tmp_path, name="s", n=15, **kw):
+    return tuning.run_study(
+        panel,
+        n_trials=n,
+        storage=str(tmp_path / f"{name}.log"),
+        study_name=name,
+        cache_dir=tmp_path,
+        **kw,
+    )
+
+
+def _trials(study):
+    return [(t.state, t.params, t.value) for t in study.trials]
+
+
+def test_suggest_maps_each_kind():
+    import optuna
+
+    params = tuning.parameters("below_cost")
+    names = ["entry_ratio", "confirm_days", "model", "trailing_stop"]
+    trial = optuna.create_study().ask()
+    got = tuning.suggest(trial, list(params.values()), names)
+    assert set(got) == set(names)
+    dists = trial.distributions
+    assert dists["entry_ratio"].step == params["entry_ratio"].step
+    assert dists["confirm_days"].low == 1 and dists["confirm_days"].high == 30
+    assert dists["model"].choices == params["model"].choices
+    assert dists["trailing_stop"].choices == (False, True)
+
+
+def test_one_worker_with_the_same_seed_is_reproducible(panel, tmp_path):
+    a = _run(panel, tmp_path, "a", seed=7)
+    b = _run(panel, tmp_path, "b", seed=7)
+    assert len(a.study.trials) == 15
+    assert _trials(a.study) == _trials(b.study)
+    assert set(a.study.trials[0].params) == set(tuning.DEFAULT_INCLUDE["below_cost"])
+    assert {"sharpe", "cagr", "trades", "max_drawdown"} <= set(a.study.trials[0].user_attrs)
+    c = _run(panel, tmp_path, "c", n=3, seed=8)
+    assert _trials(a.study)[:3] != _trials(c.study)
+
+
+def test_running_again_continues_the_study_and_refuses_other_settings(panel, tmp_path):
+    first = _run(panel, tmp_path, "cont", n=5)
+    assert len(first.study.trials) == 5
+    again = _run(panel, tmp_path, "cont", n=5)
+    assert len(again.study.trials) == 10
+    assert again.completed == 5
+    with pytest.raises(tuning.TuningError, match="other settings"):
+        _run(panel, tmp_path, "cont", n=1, objective="cagr")
+
+
+def test_a_failing_evaluation_is_recorded_and_the_study_goes_on(panel, tmp_path, monkeypatch):
+    real = tuning.evaluate
+    calls = {"n": 0}
+
+    def flaky(p, row):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("boom")
+        return real(p, row)
+
+    monkeypatch.setattr(tuning, "evaluate", flaky)
+    res = _run(panel, tmp_path, "fail", n=8)
+    states = [t.state for t in res.study.trials]
+    assert len(states) == 8
+    assert states[2] == TrialState.FAIL
+    assert "boom" in res.study.trials[2].user_attrs["error"]
+    assert states.count(TrialState.COMPLETE) == 7
+    assert (res.completed, res.failed) == (7, 1)
+
+
+def test_the_min_trades_constraint_is_applied(panel, tmp_path):
+    res = _run(panel, tmp_path, "cons", n=15, min_trades=4)
+    done = [t for t in res.study.trials if t.state == TrialState.COMPLETE]
+    infeasible = [t for t in done if t.user_attrs["trades"] < 4]
+    assert infeasible, "expected some trials with fewer than 4 trades"
+    for t in done:
+        assert t.constraints["min_trades"] == 4 - t.user_attrs["trades"]
+        assert t.user_attrs["feasible"] == (t.user_attrs["trades"] >= 4)
+    best = tuning.best_trial(res.study)
+    if best is not None:
+        assert best.user_attrs["trades"] >= 4
+        feasible = [t.value for t in done if t.user_attrs["feasible"]]
+        assert best.value == max(feasible)
+    assert all(t.user_attrs["trades"] >= 4 for t in tuning.top_trials(res.study))
+
+
+def test_two_workers_share_one_journal_study_and_the_ledger_counts_them(panel, tmp_path):
+    before = ledger.trials("below_cost", tmp_path)
+    res = _run(panel, tmp_path, "jobs", n=10, jobs=2)
+    trials = res.study.trials
+    assert len(trials) == 10
+    assert res.completed + res.failed == 10
+    assert {t.user_attrs["run"] for t in trials} == {res.run}
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert ledger.trials("below_cost", tmp_path) == before + res.completed
+    assert ledger.entries(tmp_path)[-1]["kind"] == "tune"
+
+
+def test_the_command_runs_and_records(tmp_path):
+    args = ["tune", "--n-trials", "6", "--study", "cli", "--cache-dir", str(tmp_path)]
+    r = runner.invoke(_app(), [*args, "--start", "2018-01-01", "--end", "2024-12-31"])
+    assert r.exit_code == 0, r.output
+    assert "best sharpe" in r.output or "no feasible trial" in r.output
+    assert (tmp_path / "optuna" / "cli.log").exists()
+    assert ledger.trials("below_cost", tmp_path) > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--objective", "nosuch"], "--objective"),
+        (["--n-trials", "0"], "--n-trials"),
+        (["--storage", "redis://localhost/0"], "--storage"),
+        (["--include", "nosuch"], "--include"),
+        (["--strategy", "accumulation"], "--strategy"),
+        (["--jobs", "0"], "--jobs"),
+        (["--param", "nosuch=1"], "nosuch"),
+    ],
+)
+def test_bad_input_exits_2(tmp_path, args, message):
+    r = runner.invoke(_app(), ["tune", *args, "--cache-dir", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+
+
+def test_no_defined_value_is_the_worst_not_a_failure(panel, tmp_path, monkeypatch):
+    def flat(p, row):
+        return {k: (0.0 if k != "sharpe" else math.nan) for k in tuning_metrics()}
+
+    def tuning_metrics():
+        from backtest.fast import METRICS
+
+        return METRICS
+
+    monkeypatch.setattr(tuning, "evaluate", flat)
+    res = _run(panel, tmp_path, "nan", n=2, min_trades=0)
+    assert [t.value for t in res.study.trials] == [-math.inf, -math.inf]
