@@ -84,6 +84,21 @@ def _write_json(path: Path, data: dict) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
 
 
+def _run_row(panel: pd.DataFrame, strategy: str, row: dict):
+    """Run one combination (strategy and engine parameters mixed in ``row``) on the engine."""
+    from backtest.engine import EngineConfig, run_strategy
+    from signals.params import build, space
+    from strategies import STRATEGIES
+
+    strat = STRATEGIES[strategy]
+    names = {p.name for p in space(strat.params)}
+    clean = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+    params = build(strat.params, {k: v for k, v in clean.items() if k in names})
+    config = build(EngineConfig, {k: v for k, v in clean.items() if k not in names})
+    pf, _, _, equity, returns = run_strategy(panel, strat, params, config)
+    return pf, equity, returns
+
+
 def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict) -> dict[str, float]:
     """The sweep metrics of one combination of any strategy, through the vectorbt engine.
 
@@ -91,16 +106,9 @@ def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict) -> dict[str,
     correct by construction (it is the engine), about a combination per 0.1-1 s.
     """
     from backtest import metrics as m
-    from backtest.engine import EngineConfig, _exposure, run_strategy
-    from signals.params import build
-    from strategies import STRATEGIES
+    from backtest.engine import _exposure
 
-    strat = STRATEGIES[strategy]
-    names = {p.name for p in _space(strat.params)}
-    clean = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-    params = build(strat.params, {k: v for k, v in clean.items() if k in names})
-    config = build(EngineConfig, {k: v for k, v in clean.items() if k not in names})
-    pf, _, _, equity, returns = run_strategy(panel, strat, params, config)
+    pf, equity, returns = _run_row(panel, strategy, row)
     return {
         "final_equity": float(equity.iloc[-1]),
         "total_return": m.total_return(returns),
@@ -110,12 +118,6 @@ def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict) -> dict[str,
         "exposure": _exposure(pf),
         "cagr": m.cagr(returns),
     }
-
-
-def _space(cls):
-    from signals.params import space
-
-    return space(cls)
 
 
 def evaluate(
@@ -250,13 +252,4 @@ def deflated_best(
 
 def strategy_returns(panel: pd.DataFrame, strategy: str, row: dict) -> pd.Series:
     """Daily returns of one combination on the vectorbt engine."""
-    from backtest.engine import EngineConfig, run_strategy
-    from signals.params import build
-    from strategies import STRATEGIES
-
-    strat = STRATEGIES[strategy]
-    names = {p.name for p in _space(strat.params)}
-    clean = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-    params = build(strat.params, {k: v for k, v in clean.items() if k in names})
-    config = build(EngineConfig, {k: v for k, v in clean.items() if k not in names})
-    return run_strategy(panel, strat, params, config)[4]
+    return _run_row(panel, strategy, row)[2]

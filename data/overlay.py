@@ -88,6 +88,21 @@ def combine(bundled: pd.DataFrame, cached: pd.DataFrame, mode: Mode) -> pd.DataF
     return out
 
 
+def _merge(bundled: pd.DataFrame, cached: pd.DataFrame, mode: Mode) -> tuple[pd.DataFrame, dict]:
+    """`combine` plus the provenance counts: rows kept from the bundle and rows from the cache."""
+    combined = combine(bundled, cached, mode)
+    from_cache = combined.index.isin(cached.index) & (
+        ~combined.index.isin(bundled.index) if mode == "extend" else True
+    )
+    counts = {
+        "mode": mode,
+        "bundled_rows": int((~from_cache).sum()),
+        "cache_rows": int(from_cache.sum()),
+        "cache_span": _span(combined.loc[from_cache]),
+    }
+    return combined, counts
+
+
 def apply_overlays(
     frames: Mapping[str, pd.DataFrame],
     cache: Cache,
@@ -111,19 +126,12 @@ def apply_overlays(
         if cached_raw is None or cached_raw.empty:
             continue
         cached = ov.convert(cached_raw)
-        bundled = out[ov.source]
-        combined = combine(bundled, cached, mode)
-        from_cache = combined.index.isin(cached.index) & (
-            ~combined.index.isin(bundled.index) if mode == "extend" else True
-        )
+        combined, counts = _merge(out[ov.source], cached, mode)
         provenance[ov.source] = {
-            "mode": mode,
-            "bundled_rows": int((~from_cache).sum()),
-            "cache_rows": int(from_cache.sum()),
+            **counts,
             "cache_file": entry["file"],
             "cache_sha256": entry.get("sha256"),
             "cache_fetched_at": entry.get("fetched_at"),
-            "cache_span": _span(combined.loc[from_cache]),
         }
         out[ov.source] = combined
     if "etf_flows" in out:
@@ -142,18 +150,11 @@ def _overlay_etf(out: dict, cache: Cache, mode: Mode, etf_snapshot, provenance: 
     except DataError:
         return  # no snapshot taken that early
     cached = farside.etf_frame_for_panel(cache, snap.taken_at)
-    bundled = out["etf_flows"]
-    combined = combine(bundled, cached, mode)
-    from_cache = combined.index.isin(cached.index) & (
-        ~combined.index.isin(bundled.index) if mode == "extend" else True
-    )
+    combined, counts = _merge(out["etf_flows"], cached, mode)
     provenance["etf_flows"] = {
-        "mode": mode,
-        "bundled_rows": int((~from_cache).sum()),
-        "cache_rows": int(from_cache.sum()),
+        **counts,
         "cache_file": snap.key.filename,
         "cache_sha256": (cache.entry(snap.key) or {}).get("sha256"),
         "snapshot_taken_at": snap.taken_at.isoformat(),
-        "cache_span": _span(combined.loc[from_cache]),
     }
     out["etf_flows"] = combined
