@@ -47,10 +47,13 @@ class EngineConfig:
     seed: int = param(0, low=0, high=2**31 - 1, help="seed for anything random (cost band draws)")
 
 
-def _ohlc(panel: pd.DataFrame, instrument: str) -> pd.DataFrame:
+def _ohlc(panel: pd.DataFrame, instrument: str, start=None) -> pd.DataFrame:
+    """Candles from the first known close (on or after ``start``) to the last known close."""
     prefix = "perp_" if instrument == "perp" else ""
     cols = {c: f"{prefix}{c}_usd" for c in ("open", "high", "low", "close")}
     frame = pd.DataFrame({k: panel[v] for k, v in cols.items()})
+    if start is not None:
+        frame = frame.loc[pd.Timestamp(start) :]
     known = frame["close"].notna()
     if not known.any():
         raise ValueError(f"no {instrument} prices in the selected period")
@@ -163,10 +166,19 @@ def provenance(config: dict, seed: int) -> dict:
 
 
 def run_strategy(
-    panel: pd.DataFrame, strategy: Strategy, params: object, config: EngineConfig
+    panel: pd.DataFrame,
+    strategy: Strategy,
+    params: object,
+    config: EngineConfig,
+    start=None,
 ) -> tuple[object, pd.DataFrame, Plan, pd.Series, pd.Series]:
-    """Plan and simulate one strategy; returns (portfolio, ohlc, plan, equity, returns)."""
-    ohlc = _ohlc(panel, config.instrument)
+    """Plan and simulate one strategy; returns (portfolio, ohlc, plan, equity, returns).
+
+    The plan (signals) is computed on the whole panel; trading starts flat on the first candle
+    on or after ``start`` (None: the first candle), so trailing windows and expanding fits are
+    warm on the first traded day, as they were for a trader at the time.
+    """
+    ohlc = _ohlc(panel, config.instrument, start)
     plan = strategy.plan(panel, params)
     exits_params = params if isinstance(params, ExitParams) else ExitParams()
     pf = simulate(ohlc, plan, exits_params, config)
@@ -191,15 +203,20 @@ def backtest(
     *,
     title: str | None = None,
     extra_config: dict | None = None,
+    start=None,
 ) -> BacktestResult:
-    """Run a strategy and the buy-and-hold and weekly-DCA benchmarks on the same candles."""
+    """Run a strategy and the buy-and-hold and weekly-DCA benchmarks on the same candles.
+
+    ``start``: first traded day (signals still use the panel's earlier history; see
+    `run_strategy`). The panel's last row is the last traded day.
+    """
     strategy = STRATEGIES[strategy_name]
     params = strategy.params() if params is None else params
-    pf, ohlc, plan, equity, returns = run_strategy(panel, strategy, params, config)
+    pf, ohlc, plan, equity, returns = run_strategy(panel, strategy, params, config, start)
     bench_returns, bench_equity, bench_trades, bench_exposure = {}, {}, {}, {}
     for name in ("buy_and_hold", "weekly_dca"):
         bpf, _, _, beq, bret = run_strategy(
-            panel, STRATEGIES[name], STRATEGIES[name].params(), config
+            panel, STRATEGIES[name], STRATEGIES[name].params(), config, start
         )
         bench_returns[name], bench_equity[name] = bret, beq
         bench_trades[name], bench_exposure[name] = trades_frame(bpf), _exposure(bpf)

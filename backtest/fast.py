@@ -70,6 +70,8 @@ UNSUPPORTED = {
 
 # ----------------------------------------------------------------------------- the kernel
 
+_NO_RETURNS = np.empty((0, 0))
+
 
 @njit(parallel=True, cache=True)
 def _sweep_kernel(
@@ -88,8 +90,10 @@ def _sweep_kernel(
     fill_close,  # N (True: fill at the next bar's close, else its open)
     init_cash,  # N
     out,  # N x 7, columns in METRICS order
+    rets,  # N x T daily returns (rows t0..t1 written), or 0 x 0 when not wanted
 ):
     n = set_idx.shape[0]
+    keep = rets.shape[0] == n
     nbars = t1 - t0 + 1
     # Shared by every combination: close-to-close returns (the return of a day spent fully
     # invested with no cash left and no order), and their mean ``shift``: the variance of the
@@ -162,6 +166,8 @@ def _sweep_kernel(
                 flat += 1
                 ret = shift  # contributes nothing below; counted in ``flat``
             prev_v = v
+            if keep:
+                rets[j, i] = ret if (btc > 0.0 or traded) else 0.0
             dev = ret - shift
             s1 += dev
             s2 += dev * dev
@@ -207,6 +213,12 @@ def _sweep_kernel(
         out[j, 4] = mdd
         out[j, 5] = exposed / nbars
         out[j, 6] = wealth ** (PERIODS / nbars) - 1.0 if wealth >= 0.0 else np.nan
+
+
+#: The same kernel compiled without threads, for one combination at a time
+#: (`backtest.evaluator`): a threaded call on one row only adds the thread pool's wake-up and
+#: spin-wait, which steals the CPU from the sampler (and from other worker processes).
+_serial_kernel = njit(cache=True)(_sweep_kernel.py_func)
 
 
 # ----------------------------------------------------------------------------- the grid
@@ -346,6 +358,7 @@ def sweep_below_cost(
                 (c["fill"] == "next_close").to_numpy(dtype=np.bool_),
                 c["init_cash"].to_numpy(dtype=np.float64),
                 res,
+                _NO_RETURNS,
             )
             out[fast_pos[a:b]] = res
     for pos in np.flatnonzero(~fast):

@@ -27,7 +27,6 @@ cost below an entry ratio, optionally for n days, exit above an exit ratio) with
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -292,6 +291,29 @@ def hashprice_frame(
     )
 
 
+def cost_model(
+    panel: pd.DataFrame, a: CostAssumptions, model: str, eff: pd.Series | None = None
+) -> pd.Series:
+    """One model's cost per BTC (USD/BTC); ``eff`` is `fleet_efficiency_for` (computed if None).
+
+    Passing ``eff`` lets a caller that evaluates many assumption sets (a tuning study) reuse the
+    fleet-efficiency timeline, which depends only on the power price and the fleet lag.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown cost model '{model}' (known: {', '.join(MODELS)})")
+    if model in ASSUMPTION_MODELS and eff is None:
+        eff = fleet_efficiency_for(panel, a)
+    if model == "electricity":
+        return electricity_model(panel, a, eff)
+    if model == "hayes":
+        return hayes_model(panel, a, eff)
+    if model == "all_in":
+        return all_in_model(panel, a, eff)
+    if model == "difficulty_regression":
+        return difficulty_regression_model(panel)
+    return external_model(panel)
+
+
 def cost_models(
     panel: pd.DataFrame, a: CostAssumptions = CostAssumptions(), models: tuple[str, ...] = MODELS
 ) -> pd.DataFrame:
@@ -300,14 +322,7 @@ def cost_models(
     if unknown:
         raise ValueError(f"unknown cost model '{unknown[0]}' (known: {', '.join(MODELS)})")
     eff = fleet_efficiency_for(panel, a) if set(models) & set(ASSUMPTION_MODELS) else None
-    builders: dict[str, Callable[[], pd.Series]] = {
-        "electricity": lambda: electricity_model(panel, a, eff),
-        "hayes": lambda: hayes_model(panel, a, eff),
-        "all_in": lambda: all_in_model(panel, a, eff),
-        "difficulty_regression": lambda: difficulty_regression_model(panel),
-        "external": lambda: external_model(panel),
-    }
-    return pd.DataFrame({m: builders[m]() for m in models}, index=panel.index)
+    return pd.DataFrame({m: cost_model(panel, a, m, eff) for m in models}, index=panel.index)
 
 
 # ----------------------------------------------------------------------------- cost band

@@ -1,0 +1,87 @@
+"""Tuning throughput: Optuna TPE trials per second, with and without the backtest.
+
+(a) Reference: a trivial objective (one float parameter, ``(x - 2) ** 2``), 500 TPE trials, on
+    in-memory, journal-file and SQLite storage: what the storage and the sampler cost alone.
+(b) The flagship: ``costbt tune``'s study (`backtest.tuning.run_study`) of ``below_cost`` on the
+    bundled panel with its six default searched parameters, 500 trials, the default embedded
+    storage (journal file), one worker. Target: at least 50 trials/s.
+(c) The same with ``jobs=2`` (two worker processes on one journal, spawn start-up included).
+    Target: at least 1.5x (b).
+
+Each figure is wall-clock time for the whole ``optimize`` / ``run_study`` call on a fresh study in
+a fresh temporary folder, after a warm-up study (imports, numba's compiled kernel loaded from its
+cache). Run: ``.venv/bin/python scripts/run_benchmarks.py tuning``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+N_TRIALS = 500
+TARGET_ONE = 50.0
+TARGET_SPEEDUP = 1.5
+
+
+def _trivial(storage) -> float:
+    import optuna
+
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0))
+    t = time.perf_counter()
+    study.optimize(lambda tr: (tr.suggest_float("x", -10, 10) - 2) ** 2, n_trials=N_TRIALS)
+    return N_TRIALS / (time.perf_counter() - t)
+
+
+def reference(folder: Path) -> dict[str, float]:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return {
+        "in memory": _trivial(None),
+        "journal file": _trivial(JournalStorage(JournalFileBackend(str(folder / "j.log")))),
+        "sqlite": _trivial(f"sqlite:///{folder / 'db.sqlite'}"),
+    }
+
+
+def flagship(panel, folder: Path, jobs: int, name: str) -> tuple[float, int]:
+    from backtest import tuning
+
+    t = time.perf_counter()
+    res = tuning.run_study(
+        panel, n_trials=N_TRIALS, study_name=name, cache_dir=folder, jobs=jobs, record=False
+    )
+    rate = N_TRIALS / (time.perf_counter() - t)
+    return rate, res.completed + res.failed
+
+
+def main() -> None:
+    from data.panel import load_panel
+
+    panel = load_panel()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ref = reference(folder)
+        for storage, rate in ref.items():
+            print(f"trivial objective, {N_TRIALS} TPE trials, {storage}: {rate:.0f} trials/s")
+        from backtest import tuning
+
+        tuning.run_study(panel, n_trials=5, study_name="warm", cache_dir=folder, record=False)
+        one, n1 = flagship(panel, folder, 1, "one")
+        two, n2 = flagship(panel, folder, 2, "two")
+    bars = int(panel["close_usd"].notna().sum())
+    print(
+        f"below_cost study, {N_TRIALS} TPE trials x {bars:,} bars, journal file, 1 worker: "
+        f"{one:.1f} trials/s (target >= {TARGET_ONE:.0f}) [{n1} trials]"
+    )
+    print(
+        f"below_cost study, {N_TRIALS} TPE trials, journal file, --jobs 2: {two:.1f} trials/s, "
+        f"{two / one:.2f}x one worker (target >= {TARGET_SPEEDUP}x) [{n2} trials]"
+    )
+    if n1 != N_TRIALS or n2 != N_TRIALS:
+        raise RuntimeError(f"expected {N_TRIALS} trials, got {n1} and {n2}")
+
+
+if __name__ == "__main__":
+    main()
