@@ -52,6 +52,9 @@ lock: ## Regenerate requirements.lock from pyproject.toml (needs uv)
 demo: setup ## Backtest the flagship strategy on the bundled data and write its HTML report
 	$(BIN)/costbt backtest --strategy below_cost --report reports/out/below_cost.html
 
+# The PostgreSQL cases of tests/backtest/test_tuning_workers.py need Debian's `postgresql` package
+# (its server binaries; `.ci/run` installs it): without it they skip and say so. No root needed:
+# the tests start their own server on 127.0.0.1.
 test: setup ## Run the test suite on 2 workers (benchmarks excluded)
 	$(BIN)/python -m pytest -n 2 -m "not bench" $(PYTEST_ARGS)
 

@@ -11,6 +11,8 @@ marks that trial FAIL (its message in the ``error`` user attribute) and the stud
 Storage: a journal file (`optuna.storages.journal.JournalFileBackend`, ``<cache dir>/optuna/
 <study>.log``) by default, about 6x faster than SQLite for this workload and safe for several
 processes on one machine; or a database URL (``sqlite:///``, ``postgresql://``, ``mysql://``).
+Every trial records the process that runs it, and each run first fails the RUNNING trials of dead
+workers (`backtest.tuning_storage`); ``total`` runs a study up to a number of finished trials.
 Running again with the same study name continues the study (``load_if_exists``); the study keeps
 its settings (strategy, objective, searched parameters, fixed values, period, minimum trades) and
 refuses to continue under different ones.
@@ -27,6 +29,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
@@ -124,20 +128,24 @@ def suggest(trial, params: Sequence[Param], include: Sequence[str] | None = None
 # ----------------------------------------------------------------------------- the objective
 
 
-def evaluate(panel: pd.DataFrame, row: dict) -> dict[str, float]:
-    """Metrics of one ``below_cost`` combination (fast path; vectorbt for stops)."""
-    from backtest.fast import METRICS, sweep_below_cost
+def evaluate(panel: pd.DataFrame, row: dict, start=None, end=None) -> dict[str, float]:
+    """Metrics of one ``below_cost`` combination traded from ``start`` to ``end`` (fast path)."""
+    from backtest.evaluator import Evaluator
 
-    res = sweep_below_cost(panel, [row]).iloc[0]
-    return {k: float(res[k]) for k in METRICS}
+    return Evaluator(panel).metrics(row, start, end)
 
 
 @dataclass
 class Objective:
     """The trial function: suggest, evaluate, record metrics, set the min-trades constraint.
 
-    Picklable (worker processes receive it). ``run`` tags each trial with the run that made it,
-    so the ledger counts only this run's trials even when others share the study.
+    Picklable (worker processes receive it; the evaluator and its caches are rebuilt in each
+    process). ``period`` is the traded span (signals use the whole panel: see
+    `backtest.evaluator`). ``run`` tags each trial with the run that made it, so the ledger counts
+    only this run's trials even when others share the study. Everything is stored in ONE user
+    attribute, ``trial`` = {run, worker, feasible, metrics: {...}} (or ``error``), read with
+    `trial_metrics` / `trial_tags`: every attribute is a storage write, and a journal or database
+    write costs more than the backtest itself.
     """
 
     panel: pd.DataFrame
@@ -147,25 +155,51 @@ class Objective:
     fixed: dict = field(default_factory=dict)
     min_trades: int = 3
     run: str = ""
+    period: tuple = (None, None)
+    _evaluator: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_evaluator"] = None
+        return state
+
+    @property
+    def evaluator(self):
+        if self._evaluator is None:
+            from backtest.evaluator import Evaluator
+
+            self._evaluator = Evaluator(self.panel)
+        return self._evaluator
 
     def __call__(self, trial) -> float:
         params = [p for p in parameters(self.strategy).values() if p.name in self.include]
         row = {**self.fixed, **suggest(trial, params, self.include)}
-        trial.set_user_attr("run", self.run)
-        trial.set_user_attr("worker", os.getpid())
+        tags = {"run": self.run, "worker": os.getpid()}
         try:
-            metrics = evaluate(self.panel, row)
+            metrics = self.evaluator.metrics(row, *self.period)
         except Exception as exc:
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            trial.set_user_attr("trial", {**tags, "error": f"{type(exc).__name__}: {exc}"[:500]})
             raise
-        for k, v in metrics.items():
-            trial.set_user_attr(k, v if math.isfinite(v) else None)
         trades = int(metrics.get("trades", 0))
         trial.set_constraint("min_trades", float(self.min_trades - trades))
-        trial.set_user_attr("feasible", trades >= self.min_trades)
+        clean = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+        tags["feasible"] = trades >= self.min_trades
+        trial.set_user_attr("trial", {**tags, "metrics": clean})
         value = metrics[self.objective]
         # No defined value (e.g. Sharpe with no position ever): the worst, not a failed trial.
         return value if math.isfinite(value) else -math.inf
+
+
+def trial_metrics(trial) -> dict:
+    """The metrics a trial recorded (empty for a failed trial)."""
+    return dict((trial.user_attrs.get("trial") or {}).get("metrics") or {})
+
+
+def trial_tags(trial) -> dict:
+    """A trial's ``run``, ``worker``, ``feasible`` and (failed trials) ``error``."""
+    info = dict(trial.user_attrs.get("trial") or {})
+    info.pop("metrics", None)
+    return info
 
 
 # ----------------------------------------------------------------------------- storage
@@ -197,15 +231,18 @@ def storage_spec(storage: str | None, study_name: str, root: str | Path | None =
 
 
 def open_storage(spec: str):
-    """An Optuna storage for a `storage_spec` result (journal file or RDB URL)."""
-    import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    """An Optuna storage for a `storage_spec` result (journal file or RDB URL).
 
+    Every new trial records the process that runs it; PostgreSQL and MySQL also get Optuna's
+    heartbeat; the journal's lock is freed by the kernel if its holder dies
+    (`backtest.tuning_storage`).
+    """
+    from backtest import tuning_storage
+
+    _quiet_optuna()  # the heartbeat is an experimental Optuna feature
     if "://" in spec:
-        return optuna.storages.RDBStorage(spec)
-    path = Path(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+        return tuning_storage.open_rdb(spec)
+    return tuning_storage.open_journal(spec)
 
 
 def _quiet_optuna() -> None:
@@ -250,6 +287,32 @@ class StudyResult:
     completed: int  # trials of this run that completed (evaluated configurations)
     failed: int  # trials of this run that failed
     storage: str
+    stale: list[int] = field(default_factory=list)  # RUNNING trials of dead workers, now FAIL
+    before: int = 0  # finished trials of the study when this run started (after `stale`)
+    requested: int = 0  # trials this run was to add
+
+
+@dataclass
+class RunPlan:
+    """What a run found and will do, given to ``run_study(on_start=...)`` before any trial."""
+
+    study: Any
+    before: int  # finished trials (COMPLETE, FAIL, PRUNED) already in the study
+    stale: list[int]  # numbers of the RUNNING trials of dead workers just marked FAIL
+    n_trials: int  # trials this run adds (0 when ``total`` is already reached)
+    total: int | None  # the requested total, if any
+
+
+#: Trial states that count as finished for ``total``.
+FINISHED = ("COMPLETE", "FAIL", "PRUNED")
+
+
+def finished_trials(study) -> int:
+    """The study's finished trials (COMPLETE, FAIL, PRUNED; not RUNNING or WAITING)."""
+    from optuna.trial import TrialState
+
+    states = tuple(TrialState[s] for s in FINISHED)
+    return len(study.get_trials(deepcopy=False, states=states))
 
 
 def best_trial(study):
@@ -265,7 +328,7 @@ def _count(study, run: str) -> tuple[int, int]:
 
     done = failed = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
-        if t.user_attrs.get("run") != run:
+        if trial_tags(t).get("run") != run:
             continue
         if t.state == TrialState.COMPLETE:
             done += 1
@@ -274,15 +337,72 @@ def _count(study, run: str) -> tuple[int, int]:
     return done, failed
 
 
-def _worker(spec: str, study_name: str, seed: int | None, objective: Objective, n: int) -> None:
+def _stop_at(total: int | None) -> list:
+    """Stop a worker once the study has ``total`` finished trials (other runs may add some)."""
+    if total is None:
+        return []
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    return [MaxTrialsCallback(total, states=tuple(TrialState[s] for s in FINISHED))]
+
+
+class Tickets:
+    """This run's trial budget, shared by its worker processes on this machine.
+
+    A worker takes a ticket before each trial and stops when none is left, so the workers run
+    exactly ``n`` trials between them whatever their speed: one that starts late (a spawned
+    process imports for a second or two) or runs slower simply takes fewer. The count lives in
+    shared memory (`multiprocessing.Value`) and dies with the run; a worker killed mid-trial
+    has used its ticket (its trial is failed by the next run, `tuning_storage.fail_dead_trials`).
+    """
+
+    def __init__(self, ctx, n: int) -> None:
+        self.left = ctx.Value("q", int(n))
+        self.finished = ctx.Value("q", 0)  # workers whose optimize loop has returned
+
+    def take(self) -> bool:
+        with self.left.get_lock():
+            if self.left.value <= 0:
+                return False
+            self.left.value -= 1
+            return True
+
+
+def _optimize(study, objective, tickets: Tickets, callbacks: Sequence[Callable] = ()) -> None:
+    """``study.optimize`` for as long as ``tickets`` last (one ticket per trial)."""
+    if not tickets.take():
+        return
+
+    def next_ticket(s, _trial) -> None:
+        if not tickets.take():
+            s.stop()
+
+    study.optimize(
+        objective, n_trials=None, catch=(Exception,), callbacks=[*callbacks, next_ticket]
+    )
+
+
+def _worker(
+    spec: str,
+    study_name: str,
+    seed: int | None,
+    objective: Objective,
+    tickets: Tickets,
+    total: int | None = None,
+) -> None:
     study = load_study(spec, study_name, seed)
-    study.optimize(objective, n_trials=n, catch=(Exception,))
+    try:
+        _optimize(study, objective, tickets, _stop_at(total))
+    finally:
+        with tickets.finished.get_lock():
+            tickets.finished.value += 1
 
 
 def run_study(
     panel: pd.DataFrame,
     strategy: str = "below_cost",
-    n_trials: int = 100,
+    n_trials: int | None = None,
     objective: str = "sharpe",
     storage: str | None = None,
     study_name: str | None = None,
@@ -297,18 +417,30 @@ def run_study(
     callbacks: Sequence[Callable] = (),
     poll: Callable[[Any], None] | None = None,
     record: bool = True,
+    total: int | None = None,
+    on_start: Callable[[RunPlan], None] | None = None,
 ) -> StudyResult:
-    """Run ``n_trials`` more trials of the study (created or continued) and record them.
+    """Run ``n_trials`` (default 100) more trials of the study (created or continued), record them.
 
-    ``jobs > 1`` starts that many worker processes (spawn) on the same storage, seeded
-    ``seed + i``, sharing the trials between them; ``poll(study)`` is then called about twice a
-    second while they run (progress). ``callbacks`` go to ``study.optimize`` (one worker only).
+    ``total`` instead of ``n_trials``: run until the study has ``total`` finished trials
+    (COMPLETE, FAIL, PRUNED), i.e. add ``max(0, total - finished)``; each worker also stops once
+    the study reaches ``total`` (other runs on the same study count). Before any trial, the
+    RUNNING trials of dead workers are marked FAIL (`backtest.tuning_storage.fail_dead_trials`);
+    ``on_start(plan)`` then receives what was found (`RunPlan`).
+
+    ``jobs > 1``: this process and ``jobs - 1`` spawned worker processes share the study's
+    storage, seeded ``seed + i`` (this process: ``seed``), and exactly ``n_trials`` trials between
+    them (`Tickets`); ``poll(study)`` is then called a few times a second (progress). ``callbacks`` go to ``study.optimize`` (one worker only).
     The completed trials of this run are recorded in `backtest.ledger` (kind ``tune``).
     """
     if objective not in OBJECTIVES:
         raise TuningError(f"unknown objective '{objective}' (one of {', '.join(OBJECTIVES)})")
-    if n_trials < 1:
+    if n_trials is not None and total is not None:
+        raise TuningError("n_trials and total are mutually exclusive: give one")
+    if n_trials is not None and n_trials < 1:
         raise TuningError("n_trials must be at least 1")
+    if total is not None and total < 1:
+        raise TuningError("total must be at least 1")
     if jobs < 1:
         raise TuningError("jobs must be at least 1")
     names = resolve_include(strategy, include)
@@ -331,42 +463,77 @@ def run_study(
         "include": list(names),
         "fixed": {k: fixed[k] for k in sorted(fixed)},
         "min_trades": int(min_trades),
-        "period": [str(p) if p is not None else None for p in period],
+        "period": [None if p is None else str(pd.Timestamp(p).date()) for p in period],
     }
     study = load_study(spec, study_name, seed, settings)
+    from backtest.tuning_storage import fail_dead_trials
+
+    stale = fail_dead_trials(study)
+    before = finished_trials(study)
+    if total is not None:
+        n_trials = max(0, total - before)
+    elif n_trials is None:
+        n_trials = 100
+    if on_start is not None:
+        on_start(RunPlan(study, before, stale, n_trials, total))
     run = uuid.uuid4().hex
-    obj = Objective(panel, strategy, objective, names, fixed, int(min_trades), run)
-    if jobs == 1:
-        study.optimize(obj, n_trials=n_trials, catch=(Exception,), callbacks=list(callbacks))
+    obj = Objective(panel, strategy, objective, names, fixed, int(min_trades), run, tuple(period))
+    if n_trials == 0:
+        pass  # ``total`` already reached
+    elif jobs == 1:
+        study.optimize(
+            obj,
+            n_trials=n_trials,
+            catch=(Exception,),
+            callbacks=[*callbacks, *_stop_at(total)],
+        )
     else:
-        shares = [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
+        # This process is worker 0 (no start-up cost); jobs - 1 spawned workers join it. They
+        # share the n_trials through tickets, so a worker that starts late takes fewer.
         ctx = multiprocessing.get_context("spawn")
+        tickets = Tickets(ctx, n_trials)
         procs = [
             ctx.Process(
                 target=_worker,
-                args=(spec, study_name, None if seed is None else seed + i, obj, share),
+                args=(spec, study_name, None if seed is None else seed + i, obj, tickets, total),
             )
-            for i, share in enumerate(shares)
-            if share > 0
+            for i in range(1, min(jobs, n_trials))
         ]
         if poll is not None:
             poll(study)  # before any worker starts: the progress counts from here
-        for p in procs:
-            p.start()
+        last = {"t": 0.0}
+
+        def progress(s, _trial) -> None:
+            if poll is not None and time.monotonic() - last["t"] > 0.25:
+                last["t"] = time.monotonic()
+                poll(s)
+
+        # p.start() blocks until the child has read the pickled objective (the panel: a few
+        # MB through a pipe), about half a second: start them from a thread so that this
+        # process's first trial does not wait.
+        starter = threading.Thread(target=lambda: [p.start() for p in procs], daemon=True)
+        starter.start()
         try:
-            while any(p.is_alive() for p in procs):
+            _optimize(study, obj, tickets, [progress, *_stop_at(total)])
+            starter.join()
+            # Wait for each worker's last trial, not for its interpreter to wind down: a worker
+            # counts itself finished (tickets.finished) once its optimize loop has returned.
+            while any(p.is_alive() for p in procs) and tickets.finished.value < len(procs):
                 if poll is not None:
                     poll(study)
                 for p in procs:
-                    p.join(timeout=0.5 / len(procs))
-        finally:
+                    p.join(timeout=0.25 / len(procs))
+        except BaseException:
+            starter.join()
             for p in procs:
                 if p.is_alive():
                     p.terminate()
-                p.join()
+                if p.pid is not None:
+                    p.join()
+            raise
         if poll is not None:
             poll(study)
-        bad = [p.exitcode for p in procs if p.exitcode != 0]
+        bad = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
         if bad:
             raise RuntimeError(f"{len(bad)} tuning worker(s) ended with exit code(s) {bad}")
     completed, failed = _count(study, run)
@@ -386,7 +553,7 @@ def run_study(
             },
             cache_dir,
         )
-    return StudyResult(study, run, completed, failed, spec)
+    return StudyResult(study, run, completed, failed, spec, stale, before, n_trials)
 
 
 def top_trials(study, n: int = 10) -> list:
@@ -405,6 +572,7 @@ __all__ = [
     "DEFAULT_INCLUDE",
     "OBJECTIVES",
     "Objective",
+    "RunPlan",
     "StudyResult",
     "TuningError",
     "evaluate",

@@ -61,3 +61,16 @@ def fail_fetch(exc) -> typer.Exit:
     """One line for a `FetchError`, with its exit code; partial downloads are kept."""
     hint = "" if exc.exit_code == 2 else " (rows already written are kept; rerun to resume)"
     return fail(f"{exc.message}{hint}", code=exc.exit_code)
+
+
+def prepare_report_folder(report: Path | None) -> None:
+    """Create ``--report``'s folder before any work (exit 2 naming it when that is impossible):
+    a report that cannot be written should not cost a whole run."""
+    if report is None:
+        return
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(
+            f"--report: cannot create the folder {report.parent}: {exc.strerror or exc}"
+        ) from None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from backtest.commands.options import CacheDir, parse_day
+from backtest.commands.options import CacheDir, parse_day, prepare_report_folder
 from backtest.console import err, fail, out, reports_bad_input
 
 
@@ -18,8 +19,17 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--strategy", help="Strategy to tune (below_cost).")
         ] = "below_cost",
         n_trials: Annotated[
-            int, typer.Option("--n-trials", help="Trials to add to the study (>= 1).")
-        ] = 100,
+            int | None,
+            typer.Option("--n-trials", help="Trials to add to the study (>= 1; default 100)."),
+        ] = None,
+        total: Annotated[
+            int | None,
+            typer.Option(
+                "--total",
+                help="Instead of --n-trials: run until the study has this many finished trials "
+                "in all (a rerun completes an interrupted study).",
+            ),
+        ] = None,
         objective: Annotated[
             str,
             typer.Option(
@@ -62,6 +72,14 @@ def register(app: typer.Typer) -> None:
         start: Annotated[str | None, typer.Option("--start", help="First day (UTC date).")] = None,
         end: Annotated[str | None, typer.Option("--end", help="Last day (UTC date).")] = None,
         top: Annotated[int, typer.Option("--top", help="Trials to list at the end.")] = 10,
+        report: Annotated[
+            Path | None,
+            typer.Option(
+                "--report",
+                help="After the run, write a self-contained HTML report of the study here "
+                "(history, importances, top trials, best vs buy-and-hold, DSR/PBO/SPA verdict).",
+            ),
+        ] = None,
         cache_dir: CacheDir = None,
     ) -> None:
         """Search the strategy's parameters with Optuna; print the best and the top trials."""
@@ -70,8 +88,12 @@ def register(app: typer.Typer) -> None:
 
         if objective not in tuning.OBJECTIVES:
             raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
-        if n_trials < 1:
+        if n_trials is not None and total is not None:
+            raise fail("--n-trials and --total are mutually exclusive: give one of them")
+        if n_trials is not None and n_trials < 1:
             raise fail("--n-trials: must be at least 1")
+        if total is not None and total < 1:
+            raise fail("--total: must be at least 1")
         if jobs < 1:
             raise fail("--jobs: must be at least 1")
         if min_trades < 0:
@@ -96,6 +118,7 @@ def register(app: typer.Typer) -> None:
             raise fail(f"--storage: {exc}") from None
         fixed = parse_params(param)
         first, last = parse_day("--start", start), parse_day("--end", end)
+        prepare_report_folder(report)
 
         from rich.progress import (
             BarColumn,
@@ -108,13 +131,16 @@ def register(app: typer.Typer) -> None:
 
         from data.panel import load_panel
 
+        # Signals see all history before --start (warm trailing windows); trading is limited
+        # to --start..--end (backtest.evaluator). Nothing after --end is loaded.
         panel = load_panel()
-        if first is not None:
-            panel = panel.loc[first:]
         if last is not None:
             panel = panel.loc[:last]
+        goal = (
+            f"up to {total:,} trials in all" if total is not None else f"{n_trials or 100:,} trials"
+        )
         err.print(
-            f"tuning {strategy}: {n_trials:,} trials maximising {objective}, study '{name}' "
+            f"tuning {strategy}: {goal} maximising {objective}, study '{name}' "
             f"({spec}), {jobs} worker(s)",
             highlight=False,
         )
@@ -126,7 +152,27 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn(),
             console=err,
         )
-        state = {"task": None}
+        state = {"task": None, "n": n_trials or 100}
+
+        def on_start(plan) -> None:
+            # The study is open, dead workers' trials are failed: say what is there, what comes.
+            state["n"] = plan.n_trials
+            line = f"study '{name}': {plan.before:,} finished trial(s) already"
+            if plan.total is not None:
+                line += (
+                    f"; adding {plan.n_trials:,} to reach --total {plan.total:,}"
+                    if plan.n_trials
+                    else f"; --total {plan.total:,} already reached, nothing to add"
+                )
+            err.print(line, highlight=False)
+            if plan.stale:
+                numbers = ", ".join(f"#{n}" for n in plan.stale)
+                err.print(
+                    f"marked {len(plan.stale)} stale running trial(s) from dead workers as "
+                    f"failed ({numbers})",
+                    highlight=False,
+                )
+            bar.update(state["task"], total=plan.n_trials)
 
         def best_text(s) -> str:
             t = tuning.best_trial(s)
@@ -145,12 +191,12 @@ def register(app: typer.Typer) -> None:
             n = len(s.get_trials(deepcopy=False, states=done))
             if base["n"] is None:
                 base["n"] = n
-            completed = min(n - base["n"], n_trials)
+            completed = min(n - base["n"], state["n"])
             bar.update(state["task"], completed=completed, best=best_text(s))
 
         try:
             with bar:
-                state["task"] = bar.add_task("tune", total=n_trials, best="-")
+                state["task"] = bar.add_task("tune", total=state["n"], best="-")
                 result = tuning.run_study(
                     panel,
                     strategy,
@@ -164,9 +210,11 @@ def register(app: typer.Typer) -> None:
                     include=names,
                     fixed=fixed,
                     cache_dir=cache_dir,
-                    period=(start, end),
+                    period=(first, last),
                     callbacks=(on_trial,) if jobs == 1 else (),
                     poll=poll if jobs > 1 else None,
+                    total=total,
+                    on_start=on_start,
                 )
         except tuning.TuningError as exc:
             raise fail(str(exc)) from None
@@ -182,7 +230,12 @@ def register(app: typer.Typer) -> None:
         best = tuning.best_trial(s)
         out.print(
             f"study '{name}': {len(s.trials):,} trials in all; this run {result.completed:,} "
-            f"completed, {result.failed:,} failed",
+            f"completed, {result.failed:,} failed"
+            + (
+                f"; {len(result.stale):,} stale running trial(s) from dead workers marked failed"
+                if result.stale
+                else ""
+            ),
             highlight=False,
         )
         if best is None:
@@ -204,12 +257,28 @@ def register(app: typer.Typer) -> None:
                     v = tr.params.get(c)
                     cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
                 for m in metrics:
-                    v = tr.user_attrs.get(m)
+                    v = tuning.trial_metrics(tr).get(m)
                     cells.append("-" if v is None else f"{v:.4g}")
                 t.add_row(*cells)
             out.print(t)
+        tried = ledger.trials(strategy, cache_dir)
         out.print(
-            f"ledger: {ledger.trials(strategy, cache_dir):,} configurations tried for {strategy} "
-            "so far",
+            f"ledger: {tried:,} configurations tried for {strategy} so far",
             highlight=False,
         )
+        if report is not None:
+            from backtest.evaluator import Evaluator
+            from reports.study_html import write_study_report
+
+            try:
+                path = write_study_report(
+                    s,
+                    report,
+                    evaluator=Evaluator(panel),
+                    ledger_trials=tried,
+                    storage=spec,
+                    provenance={"seed": seed, "command": "costbt tune"},
+                )
+            except OSError as exc:
+                raise fail(f"--report: cannot write {report}: {exc.strerror or exc}") from None
+            out.print(f"report written to {path.resolve()}", highlight=False)
