@@ -7,7 +7,10 @@ Pure functions on the panel (row d = known at 00:00 UTC of d+1):
   recovery, halving cycle of the start).
 * `unconditional_forward_returns(price, horizons)`: the mean forward return over every day, with
   stationary block-bootstrap intervals of the mean, overall and per halving cycle.
-* `episode_study(panel, signal, model, ...)`: both tables for a named signal.
+* `episode_study(panel, signal, model, ...)`: both tables for a named signal;
+  `run_episode_study(panel, strategy, params)`: the same for a backtest run's entry signal (None
+  for a strategy without a cost signal), used by the backtest report;
+* `episode_display`, `unconditional_display`: both tables as display strings (Markdown, HTML).
 
 Start, end, days and depth use only rows up to the episode's end (and the first False day after
 it): they are point-in-time. Forward returns and drawdown before recovery use prices *after* the
@@ -279,35 +282,119 @@ def episode_study(
     reps: int = 1000,
     size: float = 0.90,
     seed: int = 0,
+    start: object | None = None,
 ) -> EpisodeStudy:
-    """Episodes of ``signal`` under cost ``model`` and the unconditional table over the panel."""
+    """Episodes of ``signal`` under cost ``model`` and the unconditional table over the panel.
+
+    ``start`` (a backtest's first traded day): the signal is still computed on the whole panel
+    (warm trailing windows), but days before ``start`` are unknown to the state, so episodes
+    begin on or after it (one already on at ``start`` begins there), and the unconditional table
+    covers the days from ``start``.
+    """
     from signals import production_cost as pc
     from signals.params import build
 
     params = build(pc.BelowCostParams, {"model": model, **(overrides or {})})
     state, depth = signal_state(panel, signal, params)
     price = panel["close_usd"]
+    if start is not None:
+        state = state.astype("boolean").where(state.index >= pd.Timestamp(start))
+        price_from = price.loc[pd.Timestamp(start) :]
+    else:
+        price_from = price
     return EpisodeStudy(
         signal=signal,
         model=model,
         episodes=episodes(state, price, depth, horizons, merge_gap_days),
         unconditional=unconditional_forward_returns(
-            price, horizons, reps=reps, size=size, seed=seed
+            price_from, horizons, reps=reps, size=size, seed=seed
         ),
         horizons=tuple(horizons),
         size=size,
     )
 
 
+#: Strategies whose entries come from a signal of `SIGNALS`, and which signal.
+STRATEGY_SIGNALS: dict[str, str] = {"below_cost": "below_cost"}
+
+
+def run_episode_study(
+    panel: pd.DataFrame, strategy: str, params: object, **kwargs
+) -> EpisodeStudy | None:
+    """The episode study of a backtest run's entry signal, or None for a strategy without one.
+
+    ``params`` is the run's parameter dataclass: the signal is built with its cost model and every
+    field of `signals.production_cost.BelowCostParams` it has (entry ratio, confirmation days,
+    cost assumptions), on the run's ``panel``; ``kwargs`` go to `episode_study` (``start``: the
+    run's first traded day when the panel holds earlier history for the signals).
+    """
+    signal = STRATEGY_SIGNALS.get(strategy)
+    if signal is None:
+        return None
+    from dataclasses import fields
+
+    from signals import production_cost as pc
+
+    names = [f.name for f in fields(pc.BelowCostParams) if hasattr(params, f.name)]
+    values = {n: getattr(params, n) for n in names}
+    model = values.pop("model", "electricity")
+    return episode_study(panel, signal, model, overrides=values, **kwargs)
+
+
+def _pct(v: float) -> str:
+    return "-" if pd.isna(v) else f"{v:+.1%}"
+
+
+def _day(v) -> str:
+    return "ongoing" if pd.isna(v) else str(pd.Timestamp(v).date())
+
+
+def episode_display(study: EpisodeStudy) -> pd.DataFrame:
+    """The episode table as display strings (the Markdown and HTML reports show this)."""
+    rows = []
+    for d in study.episodes.to_dict("records"):
+        row = {
+            "start": _day(d["start"]),
+            "end": _day(d["end"]),
+            "days": str(d["days"]),
+            "depth": _pct(d["depth"]),
+        }
+        row |= {f"{h} d": _pct(d[f"fwd_{h}d"]) for h in study.horizons}
+        row |= {
+            "drawdown before recovery": _pct(d["drawdown"]),
+            "recovered": "not yet" if pd.isna(d["recovery"]) else _day(d["recovery"]),
+            "cycle": str(d["cycle"]),
+        }
+        rows.append(row)
+    columns = ["start", "end", "days", "depth", *[f"{h} d" for h in study.horizons]]
+    return pd.DataFrame(rows, columns=[*columns, "drawdown before recovery", "recovered", "cycle"])
+
+
+def unconditional_display(study: EpisodeStudy) -> pd.DataFrame:
+    """The unconditional table as display strings (cycle, horizon, days, ~windows, mean, ...)."""
+    rows = [
+        {
+            "cycle": r["cycle"],
+            "horizon": f"{r['horizon']} d",
+            "days": str(r["n"]),
+            "~windows": f"{r['windows']:.1f}",
+            "mean": _pct(r["mean"]),
+            "interval": "-" if pd.isna(r["lo"]) else f"{r['lo']:+.1%} .. {r['hi']:+.1%}",
+            "median": _pct(r["median"]),
+            "positive": f"{r['share_positive']:.0%}",
+        }
+        for r in study.unconditional.to_dict("records")
+    ]
+    columns = ["cycle", "horizon", "days", "~windows", "mean", "interval", "median", "positive"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _markdown_rows(frame: pd.DataFrame) -> list[str]:
+    return ["| " + " | ".join(row) + " |" for row in frame.itertuples(index=False)]
+
+
 def episodes_markdown(study: EpisodeStudy) -> str:
     """Both tables as Markdown (for reports)."""
-
-    def pct(v: float) -> str:
-        return "-" if pd.isna(v) else f"{v:+.1%}"
-
-    def day(v) -> str:
-        return "ongoing" if pd.isna(v) else str(pd.Timestamp(v).date())
-
     hs = study.horizons
     lines = [
         f"### Episodes of {study.signal} ({study.model})",
@@ -316,28 +403,13 @@ def episodes_markdown(study: EpisodeStudy) -> str:
         + " | ".join(f"{h} d" for h in hs)
         + " | drawdown before recovery | recovered | cycle |",
         "|---|---|---|---|" + "---|" * len(hs) + "---|---|---|",
-    ]
-    for r in study.episodes.itertuples(index=False):
-        d = r._asdict()
-        lines.append(
-            f"| {day(d['start'])} | {day(d['end'])} | {d['days']} | {pct(d['depth'])} | "
-            + " | ".join(pct(d[f"fwd_{h}d"]) for h in hs)
-            + f" | {pct(d['drawdown'])} | "
-            + ("not yet" if pd.isna(d["recovery"]) else day(d["recovery"]))
-            + f" | {d['cycle']} |"
-        )
-    lines += [
+        *_markdown_rows(episode_display(study)),
         "",
         f"### Unconditional forward returns (all days, {study.size:.0%} stationary-bootstrap "
         "interval of the mean)",
         "",
         "| cycle | horizon | days | ~windows | mean | interval | median | positive |",
         "|---|---|---|---|---|---|---|---|",
+        *_markdown_rows(unconditional_display(study)),
     ]
-    for r in study.unconditional.itertuples(index=False):
-        ci = "-" if pd.isna(r.lo) else f"{r.lo:+.1%} .. {r.hi:+.1%}"
-        lines.append(
-            f"| {r.cycle} | {r.horizon} d | {r.n} | {r.windows:.1f} | {pct(r.mean)} | {ci} | "
-            f"{pct(r.median)} | {r.share_positive:.0%} |"
-        )
     return "\n".join(lines) + "\n"

@@ -1,8 +1,13 @@
 """One self-contained HTML report per backtest: `render_report` and `write_report`.
 
 The page holds, in order: price against production cost with fills marked, the benchmark
-comparison (metrics table, equity curves, drawdowns), the trade list, the parameters, the
-quantstats tear sheet against buy-and-hold, and the provenance block with the full config.
+comparison (metrics table, equity curves, drawdowns), the trade list, for a strategy with a cost
+signal the episodes of its entry signal (`backtest.episodes.run_episode_study`), the parameters,
+the quantstats tear sheet against buy-and-hold, and the provenance block with the full config.
+
+`page` (the shell every costbt report shares: CSP, inline plotly.js, table of contents, the
+outside-reference check) and `write_page` (the atomic write) are used by the sweep, study and
+walk-forward reports too.
 
 Self-contained: plotly.js is inlined once in ``<head>``; quantstats' figures are inline SVG; there
 are no links, fonts or stylesheets from anywhere else, a Content-Security-Policy forbids every
@@ -19,10 +24,12 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from backtest.episodes import EpisodeStudy, episode_display, unconditional_display
 from backtest.result import PERIODS_PER_YEAR, BacktestResult
 from reports import charts, provenance, tables
 from reports.normalise import normalise_result
@@ -42,6 +49,8 @@ SECTIONS = (
     ("provenance", "Provenance"),
 )
 HEADINGS = dict(SECTIONS)
+# Only for a strategy with a cost signal (`backtest.episodes.run_episode_study`), after the trades.
+EPISODES_SECTION = ("episodes", "Episodes of the entry signal")
 
 CSS = """
 body{margin:0;background:#fff;color:#1b1b1b;font:14px/1.5 -apple-system,"Segoe UI",Roboto,
@@ -72,6 +81,10 @@ max-height:600px}
 .chart{margin:10px 0 18px}
 .qs-tearsheet{margin:0 !important}
 .qs-tearsheet::after{content:"";display:table;clear:both}
+table.episodes{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+table.episodes th,table.episodes td{border-bottom:1px solid #e6e6e6;padding:4px 10px;text-align:left;
+vertical-align:top}
+table.episodes thead th{background:#f3f4f6;font-weight:600}
 """
 
 
@@ -162,8 +175,119 @@ def _provenance_section(r: BacktestResult) -> str:
     )
 
 
-def render_report(result: BacktestResult) -> str:
+def _episodes_section(study: EpisodeStudy) -> str:
+    e = study.episodes
+    in_state = int(e["days"].sum()) if len(e) else 0
+    intro = (
+        f"<p>Every run of days on which the entry signal <code>{esc(study.signal)}</code> "
+        f"(cost model <code>{esc(study.model)}</code>, the run's parameters) was on: "
+        f"{len(e)} episode{'s' if len(e) != 1 else ''}, {in_state:,} days in the state. "
+        "Forward returns run from the close of the first day; drawdown before recovery is the "
+        "worst close before the close first regained the start close. Forward returns and "
+        "drawdowns are outcomes measured after the start (they use later prices), not signals; "
+        "a dash where the data end.</p>"
+    )
+    if not len(e):
+        episodes = '<p class="note">The entry signal was never on in this period.</p>'
+    else:
+        means = ", ".join(
+            f"{h} d {e[f'fwd_{h}d'].mean():+.1%} (n={e[f'fwd_{h}d'].notna().sum()})"
+            for h in study.horizons
+            if e[f"fwd_{h}d"].notna().any()
+        )
+        episodes = f'<div class="trades-wrap">{_display_table(episode_display(study))}</div>'
+        episodes += f"<p>Mean forward return over the episodes: {esc(means or 'none yet')}.</p>"
+    return (
+        intro + episodes + "<h3>Unconditional: forward returns over all days, by halving cycle</h3>"
+        f"<p>The mean forward return over every day of the run with a {study.size:.0%} "
+        "stationary-bootstrap interval of the mean (mean block length = the horizon, seeded): "
+        "compare an episode with its own cycle's row. ~windows is days / horizon, about the "
+        "number of independent windows.</p>" + _display_table(unconditional_display(study))
+    )
+
+
+def _display_table(frame: pd.DataFrame) -> str:
+    """A table of display strings: dates and labels left, numbers right-aligned."""
+    text = ("start", "end", "cycle", "recovered")
+    rows = [
+        [(v, "text" if c in text else "number") for c, v in r.items()]
+        for r in frame.to_dict("records")
+    ]
+    return tables.html_table(frame.columns, rows, css_class="episodes")
+
+
+def page(
+    title: str,
+    subtitle: str,
+    sections: Sequence[tuple[str, str, str]],
+    *,
+    css: str = "",
+    lead: str = "",
+) -> str:
+    """A whole report page: ``sections`` are (id, heading, body HTML), in order, with a TOC.
+
+    ``title`` is plain text (escaped here); ``subtitle`` and ``lead`` (shown under the table of
+    contents, e.g. a verdict) are HTML the caller has escaped. Raises `ReportError` if the page
+    would reference anything outside itself.
+    """
+    toc = " ".join(f'<a href="#{sid}">{esc(heading)}</a>' for sid, heading, _ in sections)
+    body = "\n".join(
+        f'<section id="{sid}">\n<h2>{esc(heading)}</h2>\n{html}\n</section>'
+        for sid, heading, html in sections
+    )
+    document = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="costbt">
+<title>{esc(title)}</title>
+<link rel="icon" href="data:,">
+<style>{CSS}{css}</style>
+<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
+<script type="text/javascript">{charts.plotly_js()}</script>
+</head>
+<body>
+<main>
+<header>
+<h1>{esc(title)}</h1>
+<p class="subtitle">{subtitle}</p>
+<nav class="toc">{toc}</nav>{lead}
+</header>
+{body}
+</main>
+</body>
+</html>
+"""
+    outside = find_external_references(document)
+    if outside:
+        raise ReportError(f"report would reference outside itself: {outside[:5]}")
+    return document
+
+
+def write_page(document: str, path: str | Path) -> Path:
+    """Write ``document`` to ``path`` atomically (temp file, then rename); parents are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name beside the target (same file system, so the rename is atomic); opened with
+    # "x" rather than mkstemp so the report gets the usual permissions (umask), not 0600.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("x", encoding="utf-8") as fh:
+            fh.write(document)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def render_report(result: BacktestResult, episodes: EpisodeStudy | None = None) -> str:
     """The whole report as one HTML document (see the module docstring).
+
+    ``episodes`` (`backtest.episodes.run_episode_study`) adds the section "Episodes of the entry
+    signal" after the trades; None (a strategy without a cost signal) leaves it out.
 
     Raises:
         ReportError: the page would reference something outside itself.
@@ -178,59 +302,24 @@ def render_report(result: BacktestResult) -> str:
         "tearsheet": _tearsheet_section(r),
         "provenance": _provenance_section(r),
     }
-    toc = " ".join(f'<a href="#{sid}">{esc(heading)}</a>' for sid, heading in SECTIONS)
-    sections = "\n".join(
-        f'<section id="{sid}">\n<h2>{esc(heading)}</h2>\n{bodies[sid]}\n</section>'
-        for sid, heading in SECTIONS
+    sections = []
+    for sid, heading in SECTIONS:
+        sections.append((sid, heading, bodies[sid]))
+        if sid == "trades" and episodes is not None:
+            sections.append((*EPISODES_SECTION, _episodes_section(episodes)))
+    subtitle = (
+        f"Strategy <code>{esc(r.strategy)}</code> &middot; {esc(_period(r.returns))}\n"
+        f"&middot; annualised over {PERIODS_PER_YEAR} days"
     )
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="costbt">
-<title>{esc(title)}</title>
-<link rel="icon" href="data:,">
-<style>{CSS}</style>
-<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
-<script type="text/javascript">{charts.plotly_js()}</script>
-</head>
-<body>
-<main>
-<header>
-<h1>{esc(title)}</h1>
-<p class="subtitle">Strategy <code>{esc(r.strategy)}</code> &middot; {esc(_period(r.returns))}
-&middot; annualised over {PERIODS_PER_YEAR} days</p>
-<nav class="toc">{toc}</nav>
-</header>
-{sections}
-</main>
-</body>
-</html>
-"""
-    outside = find_external_references(page)
-    if outside:
-        raise ReportError(f"report would reference outside itself: {outside[:5]}")
-    return page
+    return page(title, subtitle, sections)
 
 
-def write_report(result: BacktestResult, path: str | Path) -> Path:
+def write_report(
+    result: BacktestResult, path: str | Path, episodes: EpisodeStudy | None = None
+) -> Path:
     """Render ``result`` and write it to ``path`` atomically (temp file, then rename).
 
     Parent folders are created. Returns the path written.
     """
-    path = Path(path)
-    page = render_report(result)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name beside the target (same file system, so the rename is atomic); opened with
-    # "x" rather than mkstemp so the report gets the usual permissions (umask), not 0600.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(page)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    document = render_report(result) if episodes is None else render_report(result, episodes)
+    return write_page(document, path)

@@ -31,8 +31,6 @@ from __future__ import annotations
 import html
 import itertools
 import math
-import os
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -40,8 +38,7 @@ import numpy as np
 import pandas as pd
 
 from reports import charts, provenance, tables
-from reports.html import CSS, ReportError
-from reports.offline import CONTENT_SECURITY_POLICY, find_external_references
+from reports.html import page, write_page
 from reports.tables import esc
 
 METRIC_COLUMNS = (
@@ -473,41 +470,12 @@ def render_sweep_report(
         "sensitivity": _sensitivity_section(results, assumptions, metric),
         "provenance": _provenance_section(dict(provenance or {})),
     }
-    toc = " ".join(f'<a href="#{sid}">{esc(heading)}</a>' for sid, heading in SECTIONS)
-    sections = "\n".join(
-        f'<section id="{sid}">\n<h2>{esc(heading)}</h2>\n{bodies[sid]}\n</section>'
-        for sid, heading in SECTIONS
+    sections = [(sid, heading, bodies[sid]) for sid, heading in SECTIONS]
+    subtitle = (
+        f"Parameter sweep &middot; {len(results):,} combinations &middot; ranked by\n"
+        f"<code>{esc(metric)}</code>"
     )
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="costbt">
-<title>{esc(title)}</title>
-<link rel="icon" href="data:,">
-<style>{CSS}{SWEEP_CSS}</style>
-<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
-<script type="text/javascript">{charts.plotly_js()}</script>
-</head>
-<body>
-<main>
-<header>
-<h1>{esc(title)}</h1>
-<p class="subtitle">Parameter sweep &middot; {len(results):,} combinations &middot; ranked by
-<code>{esc(metric)}</code></p>
-<nav class="toc">{toc}</nav>
-</header>
-{sections}
-</main>
-</body>
-</html>
-"""
-    outside = find_external_references(page)
-    if outside:
-        raise ReportError(f"sweep report would reference outside itself: {outside[:5]}")
-    return page
+    return page(title, subtitle, sections, css=SWEEP_CSS)
 
 
 def write_sweep_report(
@@ -527,8 +495,7 @@ def write_sweep_report(
 
     Parent folders are created. Returns the path written.
     """
-    path = Path(path)
-    page = render_sweep_report(
+    page_text = render_sweep_report(
         results,
         swept=swept,
         assumptions=assumptions,
@@ -539,13 +506,4 @@ def write_sweep_report(
         fixed=fixed,
         pairs=pairs,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(page)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_page(page_text, path)

@@ -100,13 +100,14 @@ def register(app: typer.Typer) -> None:
 
         from data.panel import load_panel
 
+        # --start is the first traded day: the signals also see the history before it (warm
+        # trailing windows and expanding fits, as a trader had them); nothing after --end is read.
         panel = load_panel()
-        if first is not None:
-            panel = panel.loc[first:]
         if last is not None:
             panel = panel.loc[:last]
+        shown = panel.index.min() if first is None else max(first, panel.index.min())
         err.print(
-            f"running {run.strategy} on {panel.index.min().date()} .. {panel.index.max().date()} ...",
+            f"running {run.strategy} on {shown.date()} .. {panel.index.max().date()} ...",
             highlight=False,
         )
         from backtest.engine import backtest, summary_table
@@ -123,6 +124,7 @@ def register(app: typer.Typer) -> None:
                     "end": str(last.date()) if last is not None else None,
                     "source": run.source,
                 },
+                start=first,
             )
         except ValueError as exc:
             raise fail(str(exc)) from None
@@ -138,7 +140,12 @@ def register(app: typer.Typer) -> None:
             t.add_row(metric, *(_fmt(metric, v) for v in row))
         out.print(t)
         if report is not None:
+            from backtest.episodes import run_episode_study
             from reports.html import write_report
 
-            path = write_report(result, report)
+            # Strategies with a cost signal get the episode table of their entry signal, with the
+            # run's parameters, signals warm on the history, episodes from --start (None for the
+            # other strategies).
+            episodes = run_episode_study(panel, run.strategy, run.params, start=first)
+            path = write_report(result, report, episodes)
             out.print(f"report written to {path.resolve()}", highlight=False)

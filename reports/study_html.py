@@ -1,0 +1,589 @@
+"""One self-contained HTML report per Optuna study (``costbt tune --report``).
+
+`render_study_report` / `write_study_report` take the study, an evaluator (anything with
+`backtest.evaluator.Evaluator`'s ``returns(params, start, end)`` and a ``panel`` holding
+``close_usd``), the study's settings and the ledger's trial count. The page holds, in order:
+
+1. the **verdict** line (`backtest.overfitting.verdict`) at the top, under the table of contents;
+2. **Assessment** of the best feasible trial (`backtest.overfitting.assess`) on the tuned period:
+   Sharpe and CAGR with 90 % stationary-bootstrap intervals, PSR, DSR with the ledger's N and V
+   over every completed trial, PBO by CSCV over the top `TOP_K` feasible trials with distinct
+   parameters, Hansen's SPA against buy-and-hold, MinTRL;
+3. **Optimisation history**: every completed trial's objective value (feasible and infeasible
+   marked apart) and the best feasible value so far;
+4. **Parameter importances**: fANOVA (`optuna.importance.FanovaImportanceEvaluator(seed=0)`) over
+   the completed trials with a finite value; a note instead when there are fewer than two or the
+   objective is constant;
+5. **Top trials**: the best feasible trials with their parameters and recorded metrics;
+6. **Best configuration against buy-and-hold**: equity of both on the tuned period (log/linear
+   switch) and their metrics; buy-and-hold is the BTC close to close on the same days, no fees,
+   unless ``benchmark_returns`` is given;
+7. **Provenance**: study name, storage (passwords redacted), seed, ledger count, trial counts,
+   costbt version, git commit, data manifest hash and the study settings as JSON.
+
+Self-contained like every report (`reports.html.page`): plotly.js inlined once, the
+Content-Security-Policy, every user string escaped, refused if `reports.offline` finds an outside
+reference; written atomically (`reports.html.write_page`).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest import metrics, overfitting, tuning
+from reports import charts, provenance, tables
+from reports.html import page, write_page
+from reports.tables import esc
+
+TOP = 20  # rows of the top-trials table
+TOP_K = 50  # candidates for PBO and SPA: the best feasible trials with distinct parameters
+INIT_CASH = 10_000.0  # equity curves start here (returns alone drive every number)
+HISTORY_ID = "chart-history"
+IMPORTANCE_ID = "chart-importance"
+FEASIBLE_COLOUR = "#1f4e9c"
+INFEASIBLE_COLOUR = "#b0b0b0"
+BEST_COLOUR = "#c25400"
+METRICS_SHOWN = ("sharpe", "cagr", "total_return", "max_drawdown", "exposure", "trades")
+
+SECTIONS = (
+    ("assessment", "Assessment"),
+    ("history", "Optimisation history"),
+    ("importance", "Parameter importances"),
+    ("top", "Top trials"),
+    ("equity", "Best configuration against buy-and-hold"),
+    ("provenance", "Provenance"),
+)
+HEADINGS = dict(SECTIONS)
+
+STUDY_CSS = """
+table.assessment{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+table.assessment th,table.assessment td,table.top-trials th,table.top-trials td{
+border-bottom:1px solid #e6e6e6;padding:4px 10px;text-align:left;vertical-align:top}
+table.top-trials{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+table.assessment thead th,table.top-trials thead th{background:#f3f4f6;font-weight:600}
+table.top-trials td{white-space:nowrap}
+p.verdict{font-size:16px;margin:14px 0 0;padding:10px 14px;border-left:5px solid #7f7f7f;
+background:#f5f5f5}
+p.verdict.skill{border-color:#1a9641;background:#eef7ee}
+p.verdict.skill_no_edge,p.verdict.inconclusive{border-color:#d08c00;background:#fdf6e6}
+p.verdict.overfit,p.verdict.no_skill{border-color:#d7191c;background:#fcecec}
+"""
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def redact(storage: str | None) -> str:
+    """A storage URL with any password replaced by ``***`` (a journal path is unchanged)."""
+    if not storage:
+        return "not recorded"
+    from urllib.parse import urlsplit, urlunsplit
+
+    text = str(storage)
+    if "://" not in text:
+        return text
+    parts = urlsplit(text)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        if ":" in user:
+            user = user.split(":", 1)[0] + ":***"
+        netloc = f"{user}@{host}"
+    query = "&".join(
+        f"{k}=***" if k.lower() in ("password", "passwd", "pwd") else f"{k}={v}" if sep else k
+        for k, sep, v in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def is_feasible(trial) -> bool:
+    """No violated Optuna constraint (a trial without constraints is feasible)."""
+    return all(v <= 0 for v in trial.constraints.values())
+
+
+def completed(study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def history_points(study) -> pd.DataFrame:
+    """Completed trials with a finite value: number, value, feasible, best_so_far.
+
+    ``best_so_far`` is the best feasible value up to and including each trial (NaN before the
+    first feasible one).
+    """
+    rows = [
+        {"number": t.number, "value": float(t.value), "feasible": is_feasible(t)}
+        for t in completed(study)
+        if t.value is not None and math.isfinite(t.value)
+    ]
+    frame = pd.DataFrame(rows, columns=["number", "value", "feasible"]).sort_values("number")
+    frame["feasible"] = frame["feasible"].astype(bool)
+    frame["best_so_far"] = frame["value"].where(frame["feasible"]).cummax().ffill()
+    return frame.reset_index(drop=True)
+
+
+def param_importances(study) -> tuple[dict[str, float] | None, str]:
+    """(fANOVA importances, seeded, summing to 1; a note) or (None, why there are none)."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    trials = [t for t in completed(study) if t.value is not None and math.isfinite(t.value)]
+    if len(trials) < 2:
+        return None, (
+            f"Not computed: {len(trials)} completed trial(s) with a finite value; "
+            "importances need at least two."
+        )
+    if len({t.value for t in trials}) == 1:
+        return None, "Not computed: the objective is the same in every trial (nothing to explain)."
+    # Only trials with a finite value: a -inf (no defined objective) would break the forest.
+    finite = optuna.create_study(direction="maximize")
+    finite.add_trials(trials)
+    try:
+        values = get_param_importances(finite, evaluator=FanovaImportanceEvaluator(seed=0))
+    except (ImportError, RuntimeError, ValueError) as exc:
+        return None, f"Not computed: {type(exc).__name__}: {exc}"
+    note = (
+        f"fANOVA (64 trees, seed 0) over {len(trials)} completed trials with a finite value: "
+        "the share of the objective's variance each parameter explains on its own."
+    )
+    return {k: float(v) for k, v in values.items()}, note
+
+
+def candidate_trials(study, k: int = TOP_K) -> list:
+    """The best ``k`` feasible completed trials with distinct parameters, best first."""
+    seen, out = set(), []
+    for t in tuning.top_trials(study, len(study.trials)):
+        if t.value is None or not math.isfinite(t.value):
+            continue
+        key = tuple(sorted((name, repr(v)) for name, v in t.params.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(t)
+        if len(out) >= k:
+            break
+    return out
+
+
+def trials_sharpe_variance(trials: list) -> float | None:
+    """V for the DSR: variance of the per-day Sharpe ratios every trial recorded (None under 2)."""
+    values = [tuning.trial_metrics(t).get("sharpe") for t in trials]
+    per_day = [v / math.sqrt(metrics.PERIODS) for v in values if v is not None and math.isfinite(v)]
+    return float(np.var(per_day, ddof=1)) if len(per_day) > 1 else None
+
+
+def close_to_close(panel: pd.DataFrame, days: pd.Index) -> pd.Series:
+    """BTC buy-and-hold daily returns on ``days``: close to close, 0 on the first day, no fees."""
+    close = panel["close_usd"].reindex(days).astype(float)
+    return close.pct_change().fillna(0.0).rename("buy_and_hold")
+
+
+# --------------------------------------------------------------------------- figures and parts
+
+
+def history_traces(points: pd.DataFrame, *, legend: bool = True, counts: bool = True) -> list:
+    """Scatter traces: feasible trials, infeasible trials, best feasible so far (a step line).
+
+    ``counts`` adds the number of trials to the legend names; ``legend`` shows them at all
+    (small multiples show one legend for all).
+    """
+    import plotly.graph_objects as go
+
+    feasible, infeasible = points[points["feasible"]], points[~points["feasible"]]
+    n_ok = f": {len(feasible)}" if counts else "s"
+    n_bad = f": {len(infeasible)}" if counts else "s"
+    return [
+        go.Scatter(
+            x=feasible["number"].tolist(),
+            y=feasible["value"].tolist(),
+            name=f"feasible trial{n_ok}",
+            mode="markers",
+            marker={"color": FEASIBLE_COLOUR, "size": 6},
+            legendgroup="feasible",
+            showlegend=legend,
+        ),
+        go.Scatter(
+            x=infeasible["number"].tolist(),
+            y=infeasible["value"].tolist(),
+            name=f"infeasible trial{n_bad}",
+            mode="markers",
+            marker={"color": INFEASIBLE_COLOUR, "size": 6, "symbol": "x"},
+            legendgroup="infeasible",
+            showlegend=legend,
+        ),
+        go.Scatter(
+            x=points["number"].tolist(),
+            y=[None if pd.isna(v) else float(v) for v in points["best_so_far"]],
+            name="best feasible so far",
+            mode="lines",
+            line={"color": BEST_COLOUR, "width": 2, "shape": "hv"},
+            legendgroup="best",
+            showlegend=legend,
+        ),
+    ]
+
+
+def history_figure(points: pd.DataFrame, objective: str):
+    import plotly.graph_objects as go
+
+    fig = go.Figure(history_traces(points))
+    name = html.escape(objective)
+    fig.update_layout(
+        title={"text": f"{name} of each trial", "x": 0.0, "xanchor": "left"},
+        height=420,
+        margin={"l": 70, "r": 20, "t": 60, "b": 50},
+        legend={"orientation": "h", "y": -0.18},
+        template="plotly_white",
+    )
+    fig.update_xaxes(title_text="trial number")
+    fig.update_yaxes(title_text=name)
+    return fig
+
+
+def importance_figure(values: dict[str, float]):
+    import plotly.graph_objects as go
+
+    ordered = sorted(values.items(), key=lambda kv: kv[1])
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in ordered],
+            y=[html.escape(k) for k, _ in ordered],
+            orientation="h",
+            marker={"color": FEASIBLE_COLOUR},
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title={"text": "Share of the objective's variance", "x": 0.0, "xanchor": "left"},
+        height=max(240, 80 + 34 * len(ordered)),
+        margin={"l": 160, "r": 20, "t": 60, "b": 40},
+        template="plotly_white",
+    )
+    fig.update_xaxes(title_text="importance (fANOVA)", rangemode="tozero")
+    return fig
+
+
+def chart(fig, div_id: str) -> str:
+    return f'<div class="chart">{charts.figure_div(fig, div_id)}</div>'
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    """``value`` formatted; None and NaN are n/a, infinity "unbounded" (MinTRL when SR <= 0)."""
+    if value is None or math.isnan(value):
+        return tables.MISSING
+    return "unbounded" if math.isinf(value) else format(value, spec)
+
+
+def _interval(pair: tuple[float, float], spec: str) -> str:
+    lo, hi = pair
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return tables.MISSING
+    return f"{format(lo, spec)} .. {format(hi, spec)}"
+
+
+def verdict_html(assessment: overfitting.Assessment | None, reason: str = "") -> str:
+    """The verdict paragraph for the page header (class = the regime, for its colour)."""
+    if assessment is None:
+        return f'<p class="verdict"><strong>Verdict:</strong> {esc(reason)}</p>'
+    return (
+        f'<p class="verdict {esc(assessment.regime)}"><strong>Verdict:</strong> '
+        f"{esc(assessment.verdict)}</p>"
+    )
+
+
+def assessment_table(a: overfitting.Assessment) -> str:
+    """Every statistic of the assessment with what it means and the threshold that applies."""
+    t = overfitting.THRESHOLDS
+    size = f"{a.ci_size:.0%}"
+    rows = [
+        (
+            "Sharpe (annual, 365)",
+            _fmt(a.sharpe, ".2f"),
+            f"{size} interval {_interval(a.sharpe_ci, '.2f')}",
+        ),
+        (
+            "CAGR (365-day year)",
+            _fmt(a.cagr, ".1%"),
+            f"{size} interval {_interval(a.cagr_ci, '.1%')}",
+        ),
+        ("PSR (true Sharpe > 0)", _fmt(a.psr, ".3f"), f"{a.n_obs:,} days of returns"),
+        (
+            "DSR (deflated Sharpe ratio)",
+            _fmt(a.dsr, ".3f"),
+            f"skill at >= {t.dsr_skill}, overfit below {t.dsr_overfit}; {a.dsr_note}",
+        ),
+        (
+            "Expected best Sharpe of N zero-skill trials (SR0, annual)",
+            _fmt(a.expected_max_sharpe, ".2f"),
+            f"N = {a.n_trials:,}",
+        ),
+        (
+            "PBO (probability of backtest overfitting)",
+            _fmt(a.pbo, ".3f"),
+            f"skill at <= {t.pbo_skill}, overfit at >= {t.pbo_overfit}; {a.pbo_note}",
+        ),
+        (
+            "SPA p-value vs buy-and-hold (Hansen)",
+            _fmt(a.spa_pvalue, ".3f"),
+            f"an edge at <= {t.spa_alpha}; {a.spa_note}",
+        ),
+        (
+            "MinTRL (days for PSR(0) >= 0.95)",
+            _fmt(a.min_trl, ",.0f"),
+            f"{a.n_obs:,} days observed",
+        ),
+        ("Candidates (distinct returns)", f"{a.n_candidates:,}", "K, used by PBO and SPA"),
+    ]
+    body = [[(name, "text"), (value, "number"), (note, "text")] for name, value, note in rows]
+    return tables.html_table(["statistic", "value", "how to read it"], body, css_class="assessment")
+
+
+def thresholds_note() -> str:
+    t = overfitting.THRESHOLDS
+    return (
+        '<p class="note">The verdict, in order: not enough data (under '
+        f"{t.min_days} days, or no Sharpe); no skill (Sharpe &lt;= 0); likely overfit (PBO &gt;= "
+        f"{t.pbo_overfit} or DSR &lt; {t.dsr_overfit}); evidence of skill (DSR &gt;= "
+        f"{t.dsr_skill} and PBO &lt;= {t.pbo_skill} or not computed), with an edge over "
+        f"buy-and-hold when SPA p &lt;= {t.spa_alpha}; otherwise inconclusive. Why these values: "
+        "docs/validation.md.</p>"
+    )
+
+
+def param_text(value: object) -> str:
+    """A sampled value, floats to 6 significant digits (a stepped float is 0.14500000000000002)."""
+    return f"{value:.6g}" if isinstance(value, float) else tables.format_param(value)
+
+
+def trial_table(trials: list, objective: str) -> str:
+    """The trials' numbers, objective values, parameters and recorded metrics."""
+    names = list(dict.fromkeys(k for t in trials for k in t.params))
+    headers = ["#", objective, *names, *(tables.METRIC_LABELS.get(m, m) for m in METRICS_SHOWN)]
+    rows = []
+    for t in trials:
+        recorded = tuning.trial_metrics(t)
+        cells = [
+            (str(t.number), "number"),
+            (tables.format_named_metric(objective, t.value), "number"),
+        ]
+        cells += [(param_text(t.params.get(n)), "number") for n in names]
+        cells += [(tables.format_named_metric(m, recorded.get(m)), "number") for m in METRICS_SHOWN]
+        rows.append(cells)
+    return tables.html_table(headers, rows, css_class="top-trials")
+
+
+def comparison(returns: pd.Series, benchmark: pd.Series, label: str) -> tuple[str, Any]:
+    """The metrics table and the equity figure of ``returns`` against buy-and-hold."""
+    table = pd.DataFrame(
+        {label: metrics.summary(returns), "buy_and_hold": metrics.summary(benchmark)}
+    ).drop(index="exposure")
+    equity = (INIT_CASH * (1.0 + returns).cumprod()).rename(label)
+    bench = (INIT_CASH * (1.0 + benchmark.fillna(0.0)).cumprod()).rename("buy_and_hold")
+    fig = charts.equity_figure(equity, label, {"buy_and_hold": bench})
+    return tables.metrics_table(table), fig
+
+
+def provenance_section(record: dict, settings: dict | None) -> str:
+    values = provenance.merged(record, settings or {})
+    out = tables.key_value_table(values, css_class="provenance", value_header="value")
+    return out + "<h3>Settings</h3>" + tables.config_block(settings or {})
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _period(settings: dict) -> tuple[Any, Any]:
+    period = list(settings.get("period") or [None, None]) + [None, None]
+    return period[0], period[1]
+
+
+def _assess(
+    study,
+    evaluator,
+    settings: dict,
+    ledger_trials: int,
+    benchmark_returns: pd.Series | None,
+    top_k: int,
+    seed: int,
+) -> tuple[overfitting.Assessment | None, str, pd.Series | None, pd.Series | None]:
+    """(assessment, reason if none, best returns, buy-and-hold returns) of the best trial."""
+    best = tuning.best_trial(study)
+    if best is None:
+        min_trades = settings.get("min_trades")
+        extra = f" (none with at least {min_trades} trades)" if min_trades is not None else ""
+        return None, f"No verdict: the study has no feasible completed trial{extra}.", None, None
+    start, end = _period(settings)
+    fixed = dict(settings.get("fixed") or {})
+    chosen = candidate_trials(study, top_k)
+    if not chosen:
+        return None, "No verdict: no feasible trial has a defined objective value.", None, None
+    try:
+        matrix = pd.concat(
+            [evaluator.returns({**fixed, **t.params}, start, end).rename(t.number) for t in chosen],
+            axis=1,
+        )
+    except ValueError as exc:
+        return (
+            None,
+            f"No verdict: the trials' daily returns could not be computed ({exc}).",
+            None,
+            None,
+        )
+    returns = matrix.iloc[:, 0]  # the best trial (its number is the name)
+    if benchmark_returns is None:
+        bench = close_to_close(evaluator.panel, returns.index)
+    else:
+        bench = pd.Series(benchmark_returns, dtype=float).reindex(returns.index)
+    a = overfitting.assess(
+        returns,
+        matrix,
+        bench,
+        ledger_trials,
+        sr_variance=trials_sharpe_variance(completed(study)),
+        sr_variance_from="every completed trial of the study",
+        seed=seed,
+    )
+    return a, "", returns, bench
+
+
+def render_study_report(
+    study,
+    *,
+    evaluator,
+    ledger_trials: int,
+    settings: dict | None = None,
+    provenance: dict | None = None,
+    storage: str | None = None,
+    benchmark_returns: pd.Series | None = None,
+    title: str | None = None,
+    top: int = TOP,
+    top_k: int = TOP_K,
+    seed: int = 0,
+) -> str:
+    """The whole study report as one HTML document (see the module docstring).
+
+    ``settings`` default to the study's ``settings`` user attribute (`backtest.tuning`);
+    ``provenance`` adds to the provenance table (e.g. the sampler ``seed``); ``storage`` is shown
+    with its password redacted; ``seed`` seeds the bootstraps.
+
+    Raises:
+        ReportError: the page would reference something outside itself.
+    """
+    settings = dict(settings if settings is not None else study.user_attrs.get("settings") or {})
+    objective = str(settings.get("objective", "objective"))
+    name = study.study_name
+    title = title or f"costbt tune: {name}"
+    assessment, reason, returns, bench = _assess(
+        study, evaluator, settings, ledger_trials, benchmark_returns, top_k, seed
+    )
+    trials = study.get_trials(deepcopy=False)
+    done = completed(study)
+    n_feasible = sum(is_feasible(t) for t in done)
+
+    if assessment is None:
+        assessment_body = f'<p class="note">{esc(reason)}</p>'
+    else:
+        assessment_body = (
+            f"<p>The best feasible trial (#{returns.name}) on the tuned period, "
+            f"against the {assessment.n_candidates} best feasible trials with distinct "
+            f"parameters (at most {top_k}) and the ledger's {assessment.n_trials:,} trials.</p>"
+            + assessment_table(assessment)
+            + thresholds_note()
+        )
+
+    points = history_points(study)
+    left_out = len(done) - len(points)
+    history = (
+        f"<p>{len(trials):,} trials: {len(done):,} completed ({n_feasible:,} feasible), "
+        f"{len(trials) - len(done):,} failed, pruned or running. Infeasible trials (too few "
+        "trades) are grey crosses; the line is the best feasible value so far.</p>"
+    )
+    if left_out:
+        history += (
+            f'<p class="note">{left_out} completed trial(s) without a defined {esc(objective)} '
+            "(e.g. never in the market) are not drawn.</p>"
+        )
+    history += (
+        chart(history_figure(points, objective), HISTORY_ID)
+        if len(points)
+        else '<p class="note">No completed trial with a value yet.</p>'
+    )
+
+    values, note = param_importances(study)
+    importance = f"<p>{esc(note)}</p>" if values is not None else f'<p class="note">{esc(note)}</p>'
+    if values:
+        importance += chart(importance_figure(values), IMPORTANCE_ID)
+
+    best_trials = tuning.top_trials(study, top)
+    top_body = (
+        f"<p>The {len(best_trials)} best feasible trials by {esc(objective)} (metrics recorded "
+        "by each trial on the tuned period).</p>" + trial_table(best_trials, objective)
+        if best_trials
+        else '<p class="note">No feasible completed trial.</p>'
+    )
+
+    if returns is None:
+        equity_body = f'<p class="note">{esc(reason)}</p>'
+    else:
+        label = f"best trial #{returns.name}"
+        table, fig = comparison(returns, bench, label)
+        equity_body = (
+            f"<p>{esc(tables.format_time(returns.index[0]))} to "
+            f"{esc(tables.format_time(returns.index[-1]))} ({len(returns):,} days), both starting "
+            f"at {INIT_CASH:,.0f} USD; buy-and-hold is BTC close to close on the same days"
+            f"{'' if benchmark_returns is None else ' (as given)'}.</p>"
+            + table
+            + chart(fig, charts.EQUITY_ID)
+        )
+
+    record = {
+        **(provenance or {}),
+        "study": name,
+        "storage": redact(storage),
+        "ledger_trials": int(ledger_trials),
+        "trials_in_study": len(trials),
+        "trials_completed": len(done),
+        "trials_feasible": n_feasible,
+    }
+    bodies = {
+        "assessment": assessment_body,
+        "history": history,
+        "importance": importance,
+        "top": top_body,
+        "equity": equity_body,
+        "provenance": provenance_section(record, settings),
+    }
+    sections = [(sid, heading, bodies[sid]) for sid, heading in SECTIONS]
+    start, end = _period(settings)
+    period = f"{start or 'first day'} to {end or 'last day'}"
+    subtitle = (
+        f"Optuna study <code>{esc(name)}</code> &middot; strategy "
+        f"<code>{esc(settings.get('strategy', 'unknown'))}</code> &middot; maximising "
+        f"<code>{esc(objective)}</code> &middot; {esc(period)} &middot; {len(trials):,} trials"
+        f" &middot; ledger {int(ledger_trials):,}"
+    )
+    return page(title, subtitle, sections, css=STUDY_CSS, lead=verdict_html(assessment, reason))
+
+
+def write_study_report(study, path: str | Path, **kwargs) -> Path:
+    """Render the study report (`render_study_report`'s keywords) and write it atomically."""
+    return write_page(render_study_report(study, **kwargs), path)
+
+
+__all__ = [
+    "HEADINGS",
+    "candidate_trials",
+    "history_points",
+    "param_importances",
+    "redact",
+    "render_study_report",
+    "write_study_report",
+]
