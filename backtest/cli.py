@@ -367,6 +367,7 @@ from backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
 from backtest.commands import signals_status as _signals_command  # noqa: E402
 from backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
 from backtest.commands import tune_cmd as _tune_command  # noqa: E402
+from backtest.commands import walkforward_cmd as _walkforward_command  # noqa: E402
 
 _cost_command.register(app)
 _signals_command.register(app)
@@ -374,6 +375,7 @@ _backtest_command.register(app)
 _sweep_command.register(app)
 _episodes_command.register(app)
 _tune_command.register(app)
+_walkforward_command.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,435 @@
+"""``costbt walkforward``: tune on each training window, trade the next, stitch the test windows."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backtest.commands.options import CacheDir, parse_day, prepare_report_folder
+from backtest.console import err, fail, out, reports_bad_input
+
+
+def _num(value, fmt: str = ".3g") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(value, fmt)
+
+
+def _pct(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{100 * value:,.1f}%"
+
+
+def _param(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def command_line(settings: dict, report: Path | None, cache_dir: Path | None) -> str:
+    """The canonical ``costbt walkforward`` command that reproduces a run (for provenance)."""
+    parts = ["costbt", "walkforward", "--strategy", settings["strategy"]]
+    if settings["by_halving"]:
+        parts.append("--by-halving")
+    else:
+        parts += ["--train", settings["train"], "--test", settings["test"]]
+        parts += ["--step", settings["step"]]
+    if settings["anchored"]:
+        parts.append("--anchored")
+    parts += ["--embargo", settings["embargo"], "--n-trials", str(settings["n_trials"])]
+    parts += ["--objective", settings["objective"], "--min-trades", str(settings["min_trades"])]
+    parts += ["--min-train-days", str(settings["min_train_days"]), "--seed", str(settings["seed"])]
+    parts += ["--include", ",".join(settings["include"])]
+    for k, v in settings["fixed"].items():
+        parts += ["--param", f"{k}={v}"]
+    for flag in ("start", "end"):
+        if settings[flag] is not None:
+            parts += [f"--{flag}", settings[flag]]
+    if report is not None:
+        parts += ["--report", str(report)]
+    if cache_dir is not None:
+        parts += ["--cache-dir", str(cache_dir)]
+    return " ".join(parts)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("walkforward")
+    @reports_bad_input
+    def walkforward_cmd(
+        strategy: Annotated[
+            str, typer.Option("--strategy", help="Strategy to tune (below_cost).")
+        ] = "below_cost",
+        train: Annotated[
+            str | None,
+            typer.Option("--train", help="Training window: 4y, 18m, 2w, 90d (default 4y)."),
+        ] = None,
+        test: Annotated[
+            str | None,
+            typer.Option("--test", help="Test (out-of-sample) window (default 1y)."),
+        ] = None,
+        step: Annotated[
+            str | None,
+            typer.Option(
+                "--step", help="Start of one test window to the next (default: the test window)."
+            ),
+        ] = None,
+        anchored: Annotated[
+            bool,
+            typer.Option("--anchored", help="Every training window starts at the first day."),
+        ] = False,
+        by_halving: Annotated[
+            bool,
+            typer.Option(
+                "--by-halving",
+                help="Each test window is a halving epoch, trained on the previous one "
+                "(--train/--test/--step ignored).",
+            ),
+        ] = False,
+        embargo: Annotated[
+            str,
+            typer.Option("--embargo", help="Gap between the training and the test window."),
+        ] = "0d",
+        n_trials: Annotated[
+            int, typer.Option("--n-trials", help="Optuna trials per window (>= 1).")
+        ] = 200,
+        objective: Annotated[
+            str,
+            typer.Option(
+                "--objective",
+                help="Metric to maximise: sharpe, cagr, total_return, final_equity, max_drawdown.",
+            ),
+        ] = "sharpe",
+        min_trades: Annotated[
+            int,
+            typer.Option("--min-trades", help="Trials with fewer training trades are infeasible."),
+        ] = 1,
+        min_train_days: Annotated[
+            int,
+            typer.Option(
+                "--min-train-days", help="Skip windows with fewer days of prices to train on."
+            ),
+        ] = 365,
+        seed: Annotated[int, typer.Option("--seed", help="TPE seed (window k uses seed + k).")] = 0,
+        include: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--include",
+                help="Parameters to search (repeatable or comma-separated; default: the "
+                "trading rule and electricity cost assumptions).",
+            ),
+        ] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option("--param", help="Fixed NAME=VALUE for every trial."),
+        ] = None,
+        start: Annotated[
+            str | None, typer.Option("--start", help="First day of the windows (UTC date).")
+        ] = None,
+        end: Annotated[
+            str | None, typer.Option("--end", help="Last day of the windows (UTC date).")
+        ] = None,
+        report: Annotated[
+            Path | None,
+            typer.Option("--report", help="Write the walk-forward HTML report to this file."),
+        ] = None,
+        cache_dir: CacheDir = None,
+    ) -> None:
+        """Walk-forward: tune on each training window, trade the next one, stitch them and
+        compare in-sample with out-of-sample and with buy-and-hold on the same days."""
+        from backtest import ledger, tuning
+        from backtest import walkforward as wf
+        from backtest.commands.cost import parse_params
+
+        # ---- every flag checked before any work (exit 2, one line naming the flag)
+        try:
+            tuning.parameters(strategy)
+        except tuning.TuningError as exc:
+            raise fail(f"--strategy: {exc}") from None
+        if objective not in tuning.OBJECTIVES:
+            raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
+        if n_trials < 1:
+            raise fail("--n-trials: must be at least 1")
+        if min_trades < 0:
+            raise fail("--min-trades: must be at least 0")
+        if min_train_days < 1:
+            raise fail("--min-train-days: must be at least 1")
+        offsets = {}
+        for flag, value in (("--train", train), ("--test", test), ("--step", step)):
+            if value is not None:
+                try:
+                    offsets[flag] = wf.parse_duration(value)
+                except ValueError as exc:
+                    raise fail(f"{flag}: {exc}") from None
+        try:
+            wf.parse_duration(embargo)
+        except ValueError as exc:
+            raise fail(f"--embargo: {exc}") from None
+        names = None
+        if include:
+            names = [n.strip() for item in include for n in item.split(",") if n.strip()]
+        try:
+            names = tuning.resolve_include(strategy, names)
+        except tuning.TuningError as exc:
+            raise fail(f"--include: {exc}") from None
+        try:
+            fixed = wf.check_fixed(strategy, names, parse_params(param))
+        except tuning.TuningError as exc:
+            raise fail(f"--param: {exc}") from None
+        first, last = parse_day("--start", start), parse_day("--end", end)
+        if first is not None and last is not None and last < first:
+            raise fail(f"--end: {last.date()} is before --start {first.date()}")
+        train_text, test_text = train or "4y", test or "1y"
+        if not by_halving:
+            import pandas as pd
+
+            probe = pd.Timestamp("2020-01-01")
+            if probe + wf.parse_duration(test_text) < probe + pd.Timedelta(days=1):
+                raise fail(f"--test: '{test_text}' is shorter than one day")
+            if probe + wf.parse_duration(train_text) < probe + pd.Timedelta(days=1):
+                raise fail(f"--train: '{train_text}' is shorter than one day")
+            if step is not None and probe + offsets["--step"] < probe + wf.parse_duration(
+                test_text
+            ):
+                raise fail(
+                    f"--step: '{step}' is shorter than --test '{test_text}' "
+                    "(test windows must not overlap)"
+                )
+        prepare_report_folder(report)
+
+        from data.panel import load_panel
+
+        # Signals see all history before --start (warm trailing windows); nothing after --end
+        # is loaded.
+        panel = load_panel()
+        if last is not None:
+            panel = panel.loc[:last]
+        days = wf.data_days(panel, first, last)
+        if not len(days):
+            raise fail("--start/--end: no spot prices in that period")
+        try:
+            windows = wf.make_windows(
+                days,
+                train_text,
+                test_text,
+                embargo=embargo,
+                anchored=anchored,
+                by_halving=by_halving,
+                step=step,
+            )
+        except wf.WalkForwardError as exc:
+            raise fail(f"--train/--test: {exc}") from None
+        kept, skipped = wf.split_windows(windows, days, min_train_days)
+        if not kept:
+            flag = "--start/--end" if by_halving else "--train"
+            raise fail(
+                f"{flag}: no window fits the data {days[0].date()}..{days[-1].date()} with at "
+                f"least {min_train_days} days of training prices "
+                f"({len(windows)} candidate window(s), all too short)"
+            )
+
+        # ---- the run
+        if by_halving:
+            ignored = [f for f, v in (("--train", train), ("--test", test), ("--step", step)) if v]
+            if ignored:
+                err.print(
+                    f"note: {', '.join(ignored)} ignored with --by-halving "
+                    "(each test window is a halving epoch)",
+                    highlight=False,
+                )
+        for w, why in skipped:
+            err.print(f"note: window {w.label} skipped: {why}", highlight=False)
+        how = (
+            "halving epochs" + (", anchored" if anchored else "")
+            if by_halving
+            else f"train {train_text}{' anchored' if anchored else ''}, test {test_text}"
+        )
+        err.print(
+            f"walk-forward {strategy}: {len(kept)} window(s) ({how}, embargo {embargo}), "
+            f"{n_trials:,} trials each maximising {objective}",
+            highlight=False,
+        )
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("trials"),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        task = bar.add_task("walk-forward", total=len(kept) * n_trials)
+
+        def on_window(done: int, total: int, message: str) -> None:
+            bar.update(
+                task,
+                completed=done * n_trials,
+                description=f"window {min(done + 1, total)}/{total}",
+            )
+            if message.endswith("tuning"):
+                return
+            bar.console.print(message, highlight=False)
+
+        def on_trial(_study, _trial) -> None:
+            bar.advance(task)
+
+        try:
+            with bar:
+                result = wf.run_walkforward(
+                    panel,
+                    strategy,
+                    train_text,
+                    test_text,
+                    embargo=embargo,
+                    anchored=anchored,
+                    by_halving=by_halving,
+                    step=step,
+                    n_trials=n_trials,
+                    objective=objective,
+                    min_trades=min_trades,
+                    seed=seed,
+                    include=names,
+                    fixed=fixed,
+                    start=first,
+                    end=last,
+                    cache_dir=cache_dir,
+                    progress=on_window,
+                    callbacks=(on_trial,),
+                    min_train_days=min_train_days,
+                )
+        except (tuning.TuningError, wf.WalkForwardError) as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted: nothing recorded", code=130) from None
+
+        _print_result(result)
+        total = ledger.trials(strategy, cache_dir)
+        out.print(
+            f"ledger: {result.trials:,} trials recorded (kind walkforward); {total:,} "
+            f"configurations tried for {strategy} so far",
+            highlight=False,
+        )
+        if report is not None:
+            from datetime import UTC, datetime
+
+            from backtest import provenance as prov
+            from backtest.evaluator import Evaluator
+            from reports.walkforward_html import write_walkforward_report
+
+            path = write_walkforward_report(
+                result,
+                report,
+                ledger_trials=total,
+                evaluator=Evaluator(panel),  # lets the report compute PBO
+                provenance={
+                    "costbt_version": prov.costbt_version(),
+                    "git_commit": prov.git_commit(),
+                    "git_dirty": prov.git_dirty(),
+                    "data_manifest_sha256": prov.manifest_hash(),
+                    "seed": seed,
+                    "command": command_line(result.settings, report, cache_dir),
+                    "run_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+            )
+            out.print(f"report: {Path(path).resolve()}", highlight=False)
+
+
+def _print_result(result) -> None:
+    """The per-window tables, the stitched summary against buy-and-hold, the efficiency."""
+    from rich.table import Table
+
+    table = result.table()
+    names = result.param_names()
+    t = Table(title="Chosen parameters per window", title_justify="left")
+    flat = bool((table["status"] != "tuned").any())
+    for c in ["#", "train", "test", "trials", *names]:
+        t.add_column(c, justify="right", no_wrap=c in ("train", "test"))
+    if flat:
+        t.add_column("status", no_wrap=True)
+    for _, row in table.iterrows():
+        train = f"{row.train_start.date()}..{row.train_end.date()}"
+        test = f"{row.test_start.date()}..{row.test_end.date()}"
+        tuned = row.status == "tuned"
+        cells = [_param(row[k]) if tuned else "-" for k in names]
+        if flat:
+            cells.append("" if tuned else "no feasible trial")
+        t.add_row(str(row.number), train, test, str(row.trials), *cells)
+    out.print(t)
+
+    t = Table(
+        title="In-sample (train) against out-of-sample (test) per window",
+        title_justify="left",
+    )
+    cols = [
+        ("#", None),
+        ("test", None),
+        ("IS\nsharpe", "is_sharpe"),
+        ("IS\nCAGR", "is_cagr"),
+        ("IS\ntrades", "is_trades"),
+        ("OOS\nsharpe", "oos_sharpe"),
+        ("OOS\nCAGR", "oos_cagr"),
+        ("OOS\nreturn", "oos_total_return"),
+        ("OOS\nmax DD", "oos_max_drawdown"),
+        ("OOS\ntrades", "oos_trades"),
+        ("B&H\nsharpe", "bh_sharpe"),
+        ("B&H\nreturn", "bh_total_return"),
+    ]
+    for c, _ in cols:
+        t.add_column(c, justify="right", no_wrap=True)
+    percent = {"is_cagr", "oos_cagr", "oos_total_return", "oos_max_drawdown", "bh_total_return"}
+    counts = {"is_trades", "oos_trades"}
+    for _, row in table.iterrows():
+        cells = [str(row.number), f"{row.test_start.date()}..{row.test_end.date()}"]
+        for _, key in cols[2:]:
+            v = row[key]
+            if key in percent:
+                cells.append(_pct(v))
+            elif key in counts:
+                cells.append("-" if v is None or not math.isfinite(v) else f"{int(v)}")
+            else:
+                cells.append(_num(v, ".2f"))
+        t.add_row(*cells)
+    out.print(t)
+
+    s = result.summary()
+    out.print(
+        f"Stitched out-of-sample {s['start'].date()}..{s['end'].date()} ({s['days']:,} days) "
+        "against buy-and-hold on the same days",
+        highlight=False,
+    )
+    t = Table()
+    for c in ("", "walk-forward OOS", "buy-and-hold"):
+        t.add_column(c, justify="right")
+    t.add_row("sharpe", _num(s["oos_sharpe"], ".2f"), _num(s["bh_sharpe"], ".2f"))
+    t.add_row("CAGR", _pct(s["oos_cagr"]), _pct(s["bh_cagr"]))
+    t.add_row("total return", _pct(s["oos_total_return"]), _pct(s["bh_total_return"]))
+    t.add_row("max drawdown", _pct(s["oos_max_drawdown"]), _pct(s["bh_max_drawdown"]))
+    t.add_row("exposure", _pct(s["oos_exposure"]), _pct(s["bh_exposure"]))
+    t.add_row("final equity", f"{s['oos_final_equity']:,.0f}", f"{s['bh_final_equity']:,.0f}")
+    out.print(t)
+    if s["flat_windows"]:
+        out.print(
+            f"{s['flat_windows']} window(s) without a feasible trial held cash",
+            highlight=False,
+        )
+    out.print(
+        f"mean IS sharpe {_num(s['mean_is_sharpe'], '.2f')}, mean OOS sharpe "
+        f"{_num(s['mean_oos_sharpe'], '.2f')}",
+        highlight=False,
+    )
+    out.print(
+        f"walk-forward efficiency {_num(s['efficiency'], '.2f')} = OOS annualised return "
+        f"{_pct(s['oos_annual_return'])} / IS annualised return {_pct(s['is_annual_return'])} "
+        "(OOS-day-weighted mean of the chosen trials' training CAGR)",
+        highlight=False,
+    )

@@ -1,0 +1,662 @@
+"""Walk-forward validation (``costbt walkforward``): tune on a window, trade the next, stitch.
+
+For each window, a fresh in-memory Optuna study (TPE seeded ``seed + window.number``) tunes the
+strategy on the training span (`backtest.tuning.Objective` with ``period=(train_start,
+train_end)``); the best feasible trial's parameters (`backtest.tuning.best_trial`, fixed values
+included) then trade the test span that follows. The out-of-sample (OOS) test spans are stitched
+into one daily return series and compared with buy-and-hold on the same days.
+
+**Windows** (`make_windows`; dates are tz-naive days, both ends inclusive):
+
+* Rolling (default): the first test window starts at ``first + train + embargo`` (``first`` = the
+  first day of data, i.e. the first known spot close on or after ``start``); test window k starts
+  ``k * step`` later (``step`` defaults to the test length and may not be shorter: test windows
+  never overlap) and lasts ``test`` (with the default step: to the day before the next test
+  window, so month ends cannot open a gap; clipped to the last day of data). Its training span
+  ends ``embargo`` days before the test starts (``test_start - train_end - 1 = embargo`` days) and
+  lasts ``train`` (``train_start = train_end + 1 day - train``, never before ``first``).
+* Anchored: as rolling, but every training span starts at ``first`` (an expanding window).
+* By halving (`backtest.episodes.HALVING_DAYS`, the project's halving days 2012-11-28,
+  2016-07-09, 2020-05-11, 2024-04-20): each test window is one halving epoch (halving day to the
+  day before the next halving) clipped to the data, minus ``embargo`` days at its start; its
+  training span is the previous epoch (clipped to the data), or with ``anchored`` everything from
+  ``first`` to the day before the test epoch. ``train``, ``test`` and ``step`` are ignored.
+
+A test window needs at least two days of data (the evaluator's minimum); a window whose training
+span has fewer than ``min_train_days`` (default 365) days of spot prices is skipped
+(`split_windows`; `WalkForwardResult.skipped` says which and why).
+
+**Point in time.** The parameters that trade a test window were chosen on a training span that
+ended before it (``train_end + embargo < test_start``); signals are computed on the whole panel
+but every cost model is point in time (`backtest.evaluator`), so data after a window's
+``test_end`` cannot change that window's choice or its OOS result (tested by truncating and by
+altering later prices). The embargo defaults to 0 days: a training score uses closes up to
+``train_end`` only (an order decided on ``train_end`` would fill the next day and is not taken),
+so no training label reaches into the test window; an embargo only adds a deployment delay.
+
+**Stitching.** Each test window is traded by `backtest.evaluator.Evaluator.returns` on its own
+span: it starts flat (the entry rule's confirmation count is warm, so a signal already on
+re-enters at the next open), and a position still open on ``test_end`` is valued at that day's
+close with no exit cost charged, then dropped: the next window starts flat again. ``oos_returns``
+is the concatenation of the windows' daily returns; a window with no feasible trial holds cash
+(zero returns). ``oos_equity = init_cash * cumprod(1 + oos_returns)``.
+
+**Buy-and-hold** on the same days: the daily close-to-close returns of spot, ``close_d /
+close_(previous known close) - 1`` (fee-free), on every OOS day, the first day of each test window
+included; over contiguous test windows it is one uninterrupted holding. It therefore earns the
+first test day's return, which the strategy (flat on that day, filling at the next open at the
+earliest) cannot.
+
+**Walk-forward efficiency** (`WalkForwardResult.summary`): ``oos_annual_return /
+is_annual_return`` where ``oos_annual_return`` is the CAGR of the stitched OOS returns
+(``(prod(1 + r))^(365 / days) - 1``) and ``is_annual_return`` is the mean of the windows'
+in-sample CAGRs (the chosen trial's CAGR on its training span) weighted by each window's number
+of OOS days, a window with no feasible trial counting 0 (it holds cash both in and out of
+sample). NaN when ``is_annual_return <= 0``: the ratio means nothing against a losing or flat
+in-sample. 1 means the OOS kept the in-sample pace; well below 1, the tuning fitted noise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest import metrics as m
+from backtest import tuning
+from backtest.fast import METRICS, UNSUPPORTED
+from signals.params import ParamError
+
+#: Default minimum days of spot prices in a training span (shorter windows are skipped).
+MIN_TRAIN_DAYS = 365
+_DAY = pd.Timedelta(days=1)
+_UNITS = {"y": "years", "m": "months", "w": "weeks", "d": "days"}
+_DURATION = re.compile(r"^\s*(\d+)\s*([ymwd])\s*$", re.IGNORECASE)
+
+
+class WalkForwardError(ValueError):
+    """Bad walk-forward settings (durations, dates, no window fits the data)."""
+
+
+# ----------------------------------------------------------------------------- durations
+
+
+def parse_duration(text: str) -> pd.DateOffset:
+    """``"4y"``, ``"18m"``, ``"90d"``, ``"2w"`` (a whole number and a unit) -> a calendar offset.
+
+    Units: ``y`` years, ``m`` months, ``w`` weeks, ``d`` days (case-insensitive). Calendar
+    arithmetic: ``2019-01-26 + 1y = 2020-01-26``. Raises ``ValueError`` on anything else.
+    """
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(
+            f"'{text}' is not a duration: a whole number and a unit y, m, w or d "
+            "(e.g. 4y, 18m, 2w, 90d)"
+        )
+    n, unit = int(match.group(1)), match.group(2).lower()
+    return pd.DateOffset(**{_UNITS[unit]: n})
+
+
+def duration_text(value: str | pd.DateOffset) -> str:
+    """The text form of a duration (``"4y"``), for settings and labels."""
+    if isinstance(value, str):
+        parse_duration(value)
+        return value.strip().lower()
+    kwds = dict(value.kwds)
+    parts = [f"{int(kwds[unit])}{key}" for key, unit in _UNITS.items() if kwds.get(unit)]
+    return "".join(parts) or "0d"
+
+
+def _offset(value: str | pd.DateOffset) -> pd.DateOffset:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """One train/test split; every date a tz-naive day, both ends inclusive."""
+
+    number: int
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+    label: str
+
+
+def _day(ts: pd.Timestamp) -> str:
+    return str(pd.Timestamp(ts).date())
+
+
+def _span_label(a: pd.Timestamp, b: pd.Timestamp) -> str:
+    return f"{_day(a)}..{_day(b)}"
+
+
+def _days_in(index: pd.DatetimeIndex, a: pd.Timestamp, b: pd.Timestamp) -> int:
+    return int(index.searchsorted(b, "right") - index.searchsorted(a, "left"))
+
+
+def make_windows(
+    index: pd.DatetimeIndex,
+    train: str | pd.DateOffset = "4y",
+    test: str | pd.DateOffset = "1y",
+    *,
+    embargo: str | pd.DateOffset = "0d",
+    anchored: bool = False,
+    by_halving: bool = False,
+    step: str | pd.DateOffset | None = None,
+) -> list[Window]:
+    """The train/test windows over ``index`` (the days with data), numbered from 1.
+
+    Rules in the module docstring. Raises `WalkForwardError` for an empty index, a test window
+    (or step) under one day, a step shorter than the test window (overlapping tests) or a
+    training span under one day.
+    """
+    index = pd.DatetimeIndex(index).sort_values()
+    if not len(index):
+        raise WalkForwardError("no days with data")
+    first, last = index[0].normalize(), index[-1].normalize()
+    gap = _offset(embargo)
+    if first + gap < first:
+        raise WalkForwardError("the embargo must not be negative")
+    if by_halving:
+        return _halving_windows(index, first, last, gap, anchored)
+    train_off, test_off = _offset(train), _offset(test)
+    step_off = test_off if step is None else _offset(step)
+    if first + train_off < first + _DAY:
+        raise WalkForwardError("the training window must be at least one day")
+    if first + test_off < first + _DAY:
+        raise WalkForwardError("the test window must be at least one day")
+    if first + step_off < first + test_off:
+        raise WalkForwardError(
+            "the step must be at least the test window (test windows must not overlap)"
+        )
+    windows: list[Window] = []
+    start0 = first + train_off + gap
+    k = 0
+    contiguous = step is None or step_off == test_off
+    while True:
+        test_start = start0 + k * step_off if k else start0
+        if test_start > last:
+            break
+        # Offsets from one anchor (2019-01-31 + 1m, + 2m, ...: no drift at month ends); a test
+        # window ends the day before the next one starts when the step is its length.
+        next_start = start0 + (k + 1) * step_off
+        end = next_start if contiguous else min(test_start + test_off, next_start)
+        test_end = min(end - _DAY, last)
+        train_end = test_start - gap - _DAY
+        train_start = first if anchored else max(first, train_end + _DAY - train_off)
+        k += 1
+        if _days_in(index, test_start, test_end) < 2:
+            continue
+        label = f"{_span_label(train_start, train_end)} -> {_span_label(test_start, test_end)}"
+        windows.append(
+            Window(len(windows) + 1, train_start, train_end, test_start, test_end, label)
+        )
+    return windows
+
+
+def _halving_windows(
+    index: pd.DatetimeIndex,
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    gap: pd.DateOffset,
+    anchored: bool,
+) -> list[Window]:
+    from backtest.episodes import HALVING_DAYS, cycle_labels
+
+    names = cycle_labels()  # names[i] is the epoch that ends the day before HALVING_DAYS[i]
+    windows: list[Window] = []
+    for i, epoch_start in enumerate(HALVING_DAYS):
+        epoch_end = HALVING_DAYS[i + 1] - _DAY if i + 1 < len(HALVING_DAYS) else last
+        test_start, test_end = max(epoch_start, first) + gap, min(epoch_end, last)
+        prev_start = HALVING_DAYS[i - 1] if i else first
+        train_start = first if anchored else max(prev_start, first)
+        train_end = epoch_start - _DAY
+        if train_end < first or _days_in(index, test_start, test_end) < 2:
+            continue
+        train_name = f"<{_day(epoch_start)}" if anchored else names[i]
+        label = f"{train_name} -> {names[i + 1]}"
+        windows.append(
+            Window(len(windows) + 1, train_start, train_end, test_start, test_end, label)
+        )
+    return windows
+
+
+def split_windows(
+    windows: Sequence[Window], index: pd.DatetimeIndex, min_train_days: int = MIN_TRAIN_DAYS
+) -> tuple[list[Window], list[tuple[Window, str]]]:
+    """(kept windows renumbered from 1, skipped windows with the reason).
+
+    A window is skipped when its training span holds fewer than ``min_train_days`` days of
+    ``index`` (the days with spot prices).
+    """
+    kept: list[Window] = []
+    skipped: list[tuple[Window, str]] = []
+    for w in windows:
+        n = _days_in(index, w.train_start, w.train_end)
+        if n < min_train_days:
+            skipped.append(
+                (w, f"{n} day(s) of spot prices in its training span, fewer than {min_train_days}")
+            )
+        else:
+            kept.append(replace(w, number=len(kept) + 1))
+    return kept, skipped
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def check_fixed(strategy: str, include: Sequence[str], fixed: dict | None) -> dict:
+    """The fixed values converted and checked (as `backtest.tuning.run_study` does).
+
+    Raises `backtest.tuning.TuningError` for an unknown name, a name both fixed and searched, a
+    bad value, or a value that leaves the numba fast path (walk-forward trades sub-periods,
+    which only the fast path supports: `backtest.evaluator`).
+    """
+    params = tuning.parameters(strategy)
+    out = dict(fixed or {})
+    for k, v in out.items():
+        if k not in params:
+            raise tuning.TuningError(f"unknown fixed parameter '{k}'")
+        if k in include:
+            raise tuning.TuningError(f"'{k}' is both fixed and searched")
+        try:
+            out[k] = params[k].validate(v)
+        except ParamError as exc:
+            raise tuning.TuningError(str(exc)) from None
+        if k in UNSUPPORTED and out[k] != UNSUPPORTED[k]:
+            raise tuning.TuningError(
+                f"{k}={out[k]} leaves the fast path, which walk-forward needs to trade a "
+                "sub-period (price stops, the hash-ribbon confirmation and the perpetual are "
+                "not supported)"
+            )
+    return {k: out[k] for k in sorted(out)}
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def _clean(values: dict) -> dict[str, float]:
+    """Metrics as floats (None, a non-finite value from a trial's record, becomes NaN)."""
+    return {k: (math.nan if values.get(k) is None else float(values[k])) for k in METRICS}
+
+
+def _benchmark_metrics(r: pd.Series) -> dict[str, float]:
+    return {
+        "total_return": m.total_return(r),
+        "sharpe": m.sharpe(r),
+        "cagr": m.cagr(r),
+        "max_drawdown": m.max_drawdown(r),
+    }
+
+
+@dataclass
+class WindowResult:
+    """One window: the chosen parameters, in-sample and out-of-sample metrics, the study.
+
+    ``params`` is None when no trial was feasible: the test window is then held in cash.
+    ``is_metrics`` are the chosen trial's `backtest.fast.METRICS` on the training span (NaN when
+    none), ``oos_metrics`` the same metrics on the test span, ``benchmark_oos`` buy-and-hold's
+    total_return, sharpe, cagr and max_drawdown on the test days; ``trials`` counts the completed
+    trials of the window's study (in memory: optimisation history, importances), ``failed`` its
+    failed trials, ``oos_days`` the number of daily returns its test window contributes.
+    """
+
+    window: Window
+    params: dict | None
+    is_metrics: dict[str, float]
+    oos_metrics: dict[str, float]
+    benchmark_oos: dict[str, float]
+    trials: int
+    study: Any
+    failed: int = 0
+    oos_days: int = 0
+
+
+@dataclass
+class WalkForwardResult:
+    """Every window's result and the stitched out-of-sample series (see the module docstring).
+
+    ``settings`` holds every option (strategy, objective, train, test, step, embargo, anchored,
+    by_halving, n_trials, seed, min_trades, min_train_days, include, fixed, start, end; the
+    durations as text, None when ignored by halving windows). ``oos_returns`` are the stitched
+    daily returns of the test windows, ``oos_equity = init_cash * cumprod(1 + oos_returns)``,
+    ``benchmark_returns`` buy-and-hold's daily returns on the same days; ``trials`` the completed
+    trials of all windows (recorded in the ledger); ``skipped`` the windows left out for too
+    little training data, with the reason.
+    """
+
+    strategy: str
+    objective: str
+    settings: dict
+    windows: list[WindowResult]
+    oos_returns: pd.Series
+    oos_equity: pd.Series
+    benchmark_returns: pd.Series
+    trials: int
+    skipped: list[tuple[Window, str]] = field(default_factory=list)
+    init_cash: float = 10_000.0
+
+    def param_names(self) -> list[str]:
+        """The chosen parameters' names: searched first, then fixed (each once)."""
+        names = [*self.settings.get("include", []), *self.settings.get("fixed", {})]
+        for w in self.windows:
+            names += [k for k in (w.params or {}) if k not in names]
+        return list(dict.fromkeys(names))
+
+    def table(self) -> pd.DataFrame:
+        """One row per window: dates, status, chosen parameters, IS, OOS and buy-and-hold.
+
+        Columns: number, label, status (``tuned`` or ``no feasible trial: flat``), train_start,
+        train_end, test_start, test_end, trials, one column per parameter (NaN/None when flat),
+        is_sharpe, is_cagr, is_trades, oos_sharpe, oos_cagr, oos_total_return,
+        oos_max_drawdown, oos_exposure, oos_trades, bh_sharpe, bh_total_return.
+        """
+        rows = []
+        names = self.param_names()
+        for r in self.windows:
+            w = r.window
+            row = {
+                "number": w.number,
+                "label": w.label,
+                "status": "tuned" if r.params is not None else "no feasible trial: flat",
+                "train_start": w.train_start,
+                "train_end": w.train_end,
+                "test_start": w.test_start,
+                "test_end": w.test_end,
+                "trials": r.trials,
+            }
+            row.update({k: (r.params or {}).get(k) for k in names})
+            row.update({f"is_{k}": r.is_metrics.get(k) for k in ("sharpe", "cagr", "trades")})
+            for k in ("sharpe", "cagr", "total_return", "max_drawdown", "exposure", "trades"):
+                row[f"oos_{k}"] = r.oos_metrics.get(k)
+            row["bh_sharpe"] = r.benchmark_oos.get("sharpe")
+            row["bh_total_return"] = r.benchmark_oos.get("total_return")
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def summary(self) -> dict:
+        """The stitched out-of-sample result against buy-and-hold, and the efficiency.
+
+        Keys: ``windows``, ``flat_windows`` (no feasible trial), ``skipped_windows``, ``trials``,
+        ``start``/``end`` (first and last OOS day), ``days``; ``oos_sharpe``, ``oos_cagr``,
+        ``oos_total_return``, ``oos_max_drawdown``, ``oos_exposure`` (fraction of OOS days
+        holding bitcoin) and ``oos_final_equity``; the same with ``bh_`` for buy-and-hold (its
+        exposure is 1); ``mean_is_sharpe`` and ``mean_oos_sharpe`` (plain means over the windows
+        where the value is defined); ``is_annual_return``, ``oos_annual_return`` and
+        ``efficiency`` (walk-forward efficiency, defined in the module docstring).
+        """
+        r, b = self.oos_returns, self.benchmark_returns
+        days = int(len(r))
+        exposed = sum(w.oos_metrics.get("exposure", 0.0) * w.oos_days for w in self.windows)
+        out: dict[str, Any] = {
+            "windows": len(self.windows),
+            "flat_windows": sum(w.params is None for w in self.windows),
+            "skipped_windows": len(self.skipped),
+            "trials": self.trials,
+            "start": r.index[0] if days else None,
+            "end": r.index[-1] if days else None,
+            "days": days,
+        }
+        for prefix, series, exposure in (
+            ("oos", r, exposed / days if days else math.nan),
+            ("bh", b, 1.0 if days else math.nan),
+        ):
+            out[f"{prefix}_sharpe"] = m.sharpe(series) if days > 1 else math.nan
+            out[f"{prefix}_cagr"] = m.cagr(series)
+            out[f"{prefix}_total_return"] = m.total_return(series) if days else math.nan
+            out[f"{prefix}_max_drawdown"] = m.max_drawdown(series)
+            out[f"{prefix}_exposure"] = exposure
+            out[f"{prefix}_final_equity"] = self.init_cash * (1.0 + m.total_return(series))
+        out["mean_is_sharpe"] = _nanmean([w.is_metrics.get("sharpe") for w in self.windows])
+        out["mean_oos_sharpe"] = _nanmean([w.oos_metrics.get("sharpe") for w in self.windows])
+        weights = [w.oos_days for w in self.windows]
+        is_cagrs = [
+            0.0 if w.params is None else w.is_metrics.get("cagr", math.nan) for w in self.windows
+        ]
+        is_annual = float(np.average(is_cagrs, weights=weights)) if sum(weights) else math.nan
+        out["is_annual_return"] = is_annual
+        out["oos_annual_return"] = out["oos_cagr"]
+        out["efficiency"] = out["oos_cagr"] / is_annual if is_annual > 0 and days else math.nan
+        return out
+
+
+def _nanmean(values: Sequence[float | None]) -> float:
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return float(np.mean(xs)) if xs else math.nan
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _flat_metrics(init_cash: float, days: int) -> dict[str, float]:
+    """`METRICS` of holding cash: no trade, no return, Sharpe undefined."""
+    return {
+        "final_equity": float(init_cash),
+        "total_return": 0.0,
+        "trades": 0.0,
+        "sharpe": math.nan,
+        "max_drawdown": 0.0,
+        "exposure": 0.0,
+        "cagr": 0.0 if days else math.nan,
+    }
+
+
+def data_days(panel: pd.DataFrame, start=None, end=None) -> pd.DatetimeIndex:
+    """The days with a known spot close between ``start`` and ``end`` (inclusive)."""
+    days = panel.index[panel["close_usd"].notna().to_numpy()]
+    if start is not None:
+        days = days[days >= pd.Timestamp(start)]
+    if end is not None:
+        days = days[days <= pd.Timestamp(end)]
+    return days
+
+
+def run_walkforward(
+    panel: pd.DataFrame,
+    strategy: str = "below_cost",
+    train: str | pd.DateOffset = "4y",
+    test: str | pd.DateOffset = "1y",
+    *,
+    embargo: str | pd.DateOffset = "0d",
+    anchored: bool = False,
+    by_halving: bool = False,
+    step: str | pd.DateOffset | None = None,
+    n_trials: int = 200,
+    objective: str = "sharpe",
+    min_trades: int = 1,
+    seed: int | None = 0,
+    include: Sequence[str] | None = None,
+    fixed: dict | None = None,
+    start=None,
+    end=None,
+    cache_dir: str | Path | None = None,
+    record: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+    callbacks: Sequence[Callable] = (),
+    min_train_days: int = MIN_TRAIN_DAYS,
+) -> WalkForwardResult:
+    """Tune on each training span, trade the following test span, stitch the test spans.
+
+    ``panel`` is the whole point-in-time panel (signals use its full history); ``start``/``end``
+    limit the days the windows cover. ``progress(windows_done, windows_total, message)`` is
+    called when each window starts and ends; ``callbacks`` go to every study's ``optimize`` (one
+    call per finished trial). The total of completed trials is recorded in `backtest.ledger`
+    (kind ``walkforward``) when ``record``. Raises `backtest.tuning.TuningError` or
+    `WalkForwardError` on bad settings before any trial.
+    """
+    import optuna
+
+    from backtest.evaluator import Evaluator
+
+    if objective not in tuning.OBJECTIVES:
+        raise tuning.TuningError(
+            f"unknown objective '{objective}' (one of {', '.join(tuning.OBJECTIVES)})"
+        )
+    if n_trials < 1:
+        raise tuning.TuningError("n_trials must be at least 1")
+    if min_trades < 0:
+        raise tuning.TuningError("min_trades must be at least 0")
+    names = tuning.resolve_include(strategy, include)
+    fixed = check_fixed(strategy, names, fixed)
+    first = None if start is None else pd.Timestamp(start)
+    last = None if end is None else pd.Timestamp(end)
+    if first is not None and last is not None and last < first:
+        raise WalkForwardError(f"end {_day(last)} is before start {_day(first)}")
+    days = data_days(panel, first, last)
+    if not len(days):
+        raise WalkForwardError("no spot prices between start and end")
+    candidates = make_windows(
+        days, train, test, embargo=embargo, anchored=anchored, by_halving=by_halving, step=step
+    )
+    windows, skipped = split_windows(candidates, days, min_train_days)
+    if not windows:
+        raise WalkForwardError(
+            f"no window fits the data {_day(days[0])}..{_day(days[-1])} with at least "
+            f"{min_train_days} days of training data"
+            + (f" ({len(skipped)} skipped)" if skipped else "")
+        )
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    evaluator = Evaluator(panel)
+    init_cash = float(evaluator.row(fixed)["init_cash"])
+    close = panel["close_usd"].dropna()
+    bh_all = (close / close.shift(1) - 1.0).reindex(panel.index).fillna(0.0)
+    run = uuid.uuid4().hex
+    total = len(windows)
+    results: list[WindowResult] = []
+    pieces: list[pd.Series] = []
+    bench: list[pd.Series] = []
+    for w in windows:
+        if progress is not None:
+            progress(w.number - 1, total, f"window {w.number}/{total} {w.label}: tuning")
+        objective_fn = tuning.Objective(
+            panel,
+            strategy,
+            objective,
+            names,
+            fixed,
+            int(min_trades),
+            run,
+            period=(w.train_start, w.train_end),
+            _evaluator=evaluator,
+        )
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=None if seed is None else seed + w.number),
+        )
+        study.optimize(objective_fn, n_trials=n_trials, catch=(Exception,), callbacks=[*callbacks])
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        done = sum(s == optuna.trial.TrialState.COMPLETE for s in states)
+        failed = sum(s == optuna.trial.TrialState.FAIL for s in states)
+        best = tuning.best_trial(study)
+        if best is None:
+            params = None
+            is_metrics = _clean({})
+            t0, t1 = evaluator.span(w.test_start, w.test_end)
+            rets = pd.Series(0.0, index=panel.index[t0 : t1 + 1], name="returns")
+            oos = _flat_metrics(init_cash, len(rets))
+        else:
+            params = {**fixed, **best.params}
+            is_metrics = _clean(tuning.trial_metrics(best))
+            rets = evaluator.returns(params, w.test_start, w.test_end)
+            oos = evaluator.metrics(params, w.test_start, w.test_end)
+        b = bh_all.reindex(rets.index)
+        pieces.append(rets)
+        bench.append(b)
+        results.append(
+            WindowResult(
+                window=w,
+                params=params,
+                is_metrics=is_metrics,
+                oos_metrics=oos,
+                benchmark_oos=_benchmark_metrics(b),
+                trials=done,
+                study=study,
+                failed=failed,
+                oos_days=len(rets),
+            )
+        )
+        if progress is not None:
+            what = (
+                "no feasible trial, held cash"
+                if params is None
+                else f"OOS return {oos['total_return']:+.1%}, {int(oos['trades'])} trade(s)"
+            )
+            progress(w.number, total, f"window {w.number}/{total} {w.label}: {what}")
+
+    oos_returns = pd.concat(pieces).rename("returns")
+    benchmark = pd.concat(bench).rename("benchmark")
+    trials = sum(r.trials for r in results)
+    settings = {
+        "strategy": strategy,
+        "objective": objective,
+        "train": None if by_halving else duration_text(train),
+        "test": None if by_halving else duration_text(test),
+        "step": None if by_halving else duration_text(test if step is None else step),
+        "embargo": duration_text(embargo),
+        "anchored": bool(anchored),
+        "by_halving": bool(by_halving),
+        "n_trials": int(n_trials),
+        "seed": seed,
+        "min_trades": int(min_trades),
+        "min_train_days": int(min_train_days),
+        "include": list(names),
+        "fixed": dict(fixed),
+        "start": None if first is None else _day(first),
+        "end": None if last is None else _day(last),
+    }
+    if record and trials:
+        from backtest import ledger
+
+        ledger.record(
+            strategy,
+            "walkforward",
+            trials,
+            {
+                "objective": objective,
+                "windows": len(results),
+                "searched": list(names),
+                "failed": sum(r.failed for r in results),
+                **{k: settings[k] for k in ("train", "test", "embargo", "anchored", "by_halving")},
+            },
+            cache_dir,
+        )
+    return WalkForwardResult(
+        strategy=strategy,
+        objective=objective,
+        settings=settings,
+        windows=results,
+        oos_returns=oos_returns,
+        oos_equity=(init_cash * (1.0 + oos_returns).cumprod()).rename("equity"),
+        benchmark_returns=benchmark,
+        trials=trials,
+        skipped=skipped,
+        init_cash=init_cash,
+    )
+
+
+__all__ = [
+    "MIN_TRAIN_DAYS",
+    "WalkForwardError",
+    "WalkForwardResult",
+    "Window",
+    "WindowResult",
+    "check_fixed",
+    "data_days",
+    "duration_text",
+    "make_windows",
+    "parse_duration",
+    "run_walkforward",
+    "split_windows",
+]
