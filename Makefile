@@ -55,8 +55,10 @@ demo: setup ## Backtest the flagship strategy on the bundled data and write its 
 # The PostgreSQL cases of tests/backtest/test_tuning_workers.py need Debian's `postgresql` package
 # (its server binaries; `.ci/run` installs it): without it they skip and say so. No root needed:
 # the tests start their own server on 127.0.0.1.
+# --dist loadgroup: each test file, and each group of files in tests/conftest.py, runs whole on
+# one worker (tests/conftest.py says why).
 test: setup ## Run the test suite on 2 workers (benchmarks excluded)
-	$(BIN)/python -m pytest -n 2 -m "not bench" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not bench" $(PYTEST_ARGS)
 
 lint: setup ## ruff check and ruff format --check
 	$(BIN)/ruff check .

@@ -10,7 +10,6 @@ import pytest
 
 from backtest import metrics as m
 from backtest.engine import EngineConfig, backtest, simulate
-from data import load_panel
 from strategies import STRATEGIES
 from strategies.base import ExitParams, Plan, time_stop_exits
 
@@ -18,8 +17,8 @@ FEE, SLIP = 0.001, 0.0005
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 def ohlc(panel: pd.DataFrame, start: str, end: str) -> pd.DataFrame:

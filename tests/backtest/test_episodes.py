@@ -125,10 +125,8 @@ def test_bootstrap_intervals_contain_the_mean_and_are_reproducible():
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    from data.panel import load_panel
-
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 @pytest.fixture(scope="module")

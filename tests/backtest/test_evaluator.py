@@ -12,7 +12,6 @@ from backtest import fast
 from backtest import metrics as m
 from backtest.engine import EngineConfig, run_strategy
 from backtest.evaluator import Evaluator
-from data import load_panel
 from signals import production_cost as pc
 from signals.params import build
 from strategies import STRATEGIES
@@ -27,8 +26,8 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel().loc[:"2025-12-31"]
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.loc[:"2025-12-31"].copy()
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ import pytest
 
 from backtest import fast
 from backtest.fast import METRICS, sweep_below_cost, verify_against_vectorbt
-from data import load_panel
 from signals import production_cost as pc
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 def random_grid(n: int, seed: int = 7) -> pd.DataFrame:

@@ -14,7 +14,6 @@ from backtest.cli import app
 from backtest.engine import EngineConfig
 from backtest.grid import GridError, grid_size, parse_axis
 from backtest.sweep import SweepError, SweepSpec, combinations, run_sweep
-from data import load_panel
 from signals.params import space
 from strategies import STRATEGIES
 
@@ -23,8 +22,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 def test_a_range_includes_both_ends():

@@ -13,14 +13,13 @@ from typer.testing import CliRunner
 from backtest import ledger, tuning
 from backtest.commands.tune_cmd import register
 from backtest.evaluator import Evaluator
-from data import load_panel
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel().loc["2018":"2024"]
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.loc["2018":"2024"].copy()
 
 
 def _app() -> typer.Typer:
@@ -137,18 +136,15 @@ def test_two_workers_share_one_journal_study_and_the_ledger_counts_them(panel, t
     assert ledger.entries(tmp_path)[-1]["kind"] == "tune"
 
 
-def _take_all(tickets, counts, i):
-    while tickets.take():
-        counts[i] += 1
-
-
 def test_workers_share_exactly_n_tickets_whatever_their_speed():
     import multiprocessing
+
+    from tests.backtest.ticket_taker import take_all
 
     ctx = multiprocessing.get_context("spawn")
     tickets = tuning.Tickets(ctx, 500)
     counts = ctx.Array("q", 3)
-    procs = [ctx.Process(target=_take_all, args=(tickets, counts, i)) for i in range(3)]
+    procs = [ctx.Process(target=take_all, args=(tickets, counts, i)) for i in range(3)]
     for p in procs:
         p.start()
     for p in procs:

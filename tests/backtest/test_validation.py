@@ -10,7 +10,6 @@ import pytest
 
 from backtest import metrics as m
 from backtest import validation as v
-from data import load_panel
 
 # Bailey & Lopez de Prado (2014) DSR example: annual SR 2.5 at 250 obs/yr over 5 years.
 SR = 2.5 / math.sqrt(250)
@@ -23,8 +22,8 @@ PBO_LAMBDAS = [0.4055, -1.3863, -1.3863, 0.4055, -0.4055, 0.4055]
 
 
 @pytest.fixture(scope="module")
-def btc_returns() -> pd.Series:
-    return load_panel()["close_usd"].pct_change().dropna()
+def btc_returns(bundled_panel) -> pd.Series:
+    return bundled_panel["close_usd"].pct_change().dropna()
 
 
 def test_dsr_published_vector() -> None:

@@ -14,7 +14,6 @@ from backtest import ledger, tuning
 from backtest import walkforward as wf
 from backtest.commands.walkforward_cmd import register
 from backtest.evaluator import Evaluator
-from data import load_panel
 
 runner = CliRunner()
 DAY = pd.Timedelta(days=1)
@@ -23,8 +22,8 @@ SMALL = {"train": "2y", "test": "1y", "n_trials": 15, "start": "2018-01-01", "en
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 @pytest.fixture(scope="module")

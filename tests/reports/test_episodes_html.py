@@ -72,10 +72,8 @@ def test_no_episode_section_without_a_study(stub_tearsheet, sample_result) -> No
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    from data import load_panel
-
-    return load_panel().loc["2019-06-01":"2021-06-30"]
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.loc["2019-06-01":"2021-06-30"].copy()
 
 
 def test_run_episode_study_uses_the_runs_cost_signal_and_parameters(panel) -> None:

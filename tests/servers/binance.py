@@ -13,6 +13,7 @@ contains ``now_ms`` is served as the current, unfinished one.
 from __future__ import annotations
 
 import bisect
+import functools
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,28 @@ class Series:
                     "0",
                 ]
             )
+
+    def copy(self) -> Series:
+        """A copy whose lists (times and rows) can be edited without touching this one."""
+        other = Series.__new__(Series)
+        other.times = list(self.times)
+        other.rows = [list(row) for row in self.rows]
+        return other
+
+
+@functools.cache
+def _bundled() -> tuple[Series, Series, list[int], np.ndarray]:
+    """The bundled spot and perpetual candles as kline rows and the 8-hour funding, built once per
+    process (formatting the rows is the slow part of starting a server); servers take copies."""
+    spot = bundle.load_spot_ohlcv()
+    spot = spot[spot["source"].str.startswith("binance")]
+    f8 = bundle.load_funding_8h()
+    return (
+        Series(spot),
+        Series(bundle.load_perp_ohlcv()),
+        _ms(f8.index),
+        f8["funding_rate"].to_numpy(float),
+    )
 
 
 def _spot_market() -> dict:
@@ -151,13 +174,11 @@ class BinanceServer(LocalServer):
 
     def __init__(self, now_ms: int | None = None) -> None:
         super().__init__()
-        spot = bundle.load_spot_ohlcv()
-        spot = spot[spot["source"].str.startswith("binance")]
-        self.spot = Series(spot)
-        self.perp = Series(bundle.load_perp_ohlcv())
-        f8 = bundle.load_funding_8h()
-        self.funding_times = _ms(f8.index)
-        self.funding_rates = f8["funding_rate"].to_numpy(float)
+        spot, perp, funding_times, funding_rates = _bundled()
+        self.spot = spot.copy()  # a test may edit its server's series (drop a day, ...)
+        self.perp = perp.copy()
+        self.funding_times = list(funding_times)
+        self.funding_rates = funding_rates.copy()
         self.now_ms = now_ms if now_ms is not None else self.spot.times[-1] + DAY_MS + 3_600_000
 
     # ------------------------------------------------------------------ routing

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data import load_panel
 from data.cache import Cache, SeriesKey
 from data.sources.dated_futures import deribit_instrument, load_dated_futures, quarterly_expiries
 from data.sources.ohlcv import OHLCV_COLUMNS
@@ -43,8 +42,8 @@ FUNDING_END = pd.Timestamp("2026-07-31")  # last day of the bundled funding hist
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 @pytest.fixture(scope="module")

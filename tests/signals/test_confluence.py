@@ -7,7 +7,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data import load_panel
 from signals.confluence import UNKNOWN_POLICIES, ConfluenceParams, combine, confluence
 from signals.etf_flows import etf_reversal
 from signals.lookahead import check_point_in_time
@@ -28,8 +27,8 @@ V = {"T": True, "F": False, "N": pd.NA}
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 def member(name: str, entries: str, exits: str | None = None, start: str = "2024-01-01"):

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data import load_panel
 from signals.etf_flows import (
     EtfFlowParams,
     EtfTrendParams,
@@ -34,8 +33,8 @@ PIT = settings(
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 def fixture_panel(flows: dict[str, float], start: str, end: str) -> pd.DataFrame:

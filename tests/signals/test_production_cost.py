@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from data import load_panel
 from signals import production_cost as pc
 from signals.fleet_efficiency import (
     EfficiencyTimeline,
@@ -31,8 +30,8 @@ PIT = settings(
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 # ----------------------------------------------------------------------------- models.md vectors

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data import load_panel
 from data.cache import Cache, SeriesKey
 from data.errors import DataError
 from signals.lookahead import check_point_in_time
@@ -35,8 +34,8 @@ RAW = SoprParams(smooth_days=1)  # rules on the unsmoothed series, for exact fix
 
 
 @pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return load_panel()
+def panel(bundled_panel) -> pd.DataFrame:
+    return bundled_panel.copy()
 
 
 def calendar_panel(start: str, days: int) -> pd.DataFrame:
