@@ -72,7 +72,7 @@ class Evaluator:
         self._known = np.flatnonzero(np.isfinite(self.close))
         if not len(self._known):
             raise ValueError("no spot prices in the selected period")
-        self._defaults = fast._defaults()
+        self._defaults = fast.parameter_defaults()
         self._ratios = _LRU(cache_size)
         self._eff = _LRU(64)
         self.hits = 0
@@ -145,9 +145,11 @@ class Evaluator:
 
     # ------------------------------------------------------------------ evaluation
 
-    def _kernel(self, row: dict, t0: int, t1: int, rets: np.ndarray) -> np.ndarray:
+    def _kernel(
+        self, row: dict, t0: int, t1: int, rets: np.ndarray, close_at_end: bool
+    ) -> np.ndarray:
         out = np.empty((1, len(fast.METRICS)))
-        fast._serial_kernel(
+        fast.sweep_serial_nb(
             self.ratio(row)[None, :],
             self.open,
             self.close,
@@ -162,36 +164,52 @@ class Evaluator:
             np.array([int(row["time_stop_days"])], dtype=np.int64),
             np.array([row["fill"] == "next_close"]),
             np.array([float(row["init_cash"])]),
+            bool(close_at_end),
             out,
             rets,
         )
         return out[0]
 
-    def metrics(self, params: dict, start=None, end=None) -> dict[str, float]:
-        """The `backtest.fast.METRICS` of one combination traded from ``start`` to ``end``."""
+    def _refuse_slow(self, row: dict) -> None:
+        names = [k for k, v in fast.UNSUPPORTED.items() if row[k] != v]
+        raise ValueError(f"{', '.join(names)}: not supported by the fast path on a sub-period")
+
+    def metrics(
+        self, params: dict, start=None, end=None, *, close_at_end: bool = False
+    ) -> dict[str, float]:
+        """The `backtest.fast.METRICS` of one combination traded from ``start`` to ``end``.
+
+        ``close_at_end``: a position still held on the span's last day is sold at its close,
+        with costs (walk-forward test windows).
+        """
         row = self.row(params)
         if not self.fast_path(row):
-            if start is not None or end is not None:
-                names = [k for k, v in fast.UNSUPPORTED.items() if row[k] != v]
-                raise ValueError(
-                    f"{', '.join(names)}: not supported by the fast path on a sub-period"
-                )
+            if start is not None or end is not None or close_at_end:
+                self._refuse_slow(row)
             return fast.vectorbt_metrics(self.panel, row)
         t0, t1 = self.span(start, end)
-        res = self._kernel(row, t0, t1, fast._NO_RETURNS)
+        res = self._kernel(row, t0, t1, fast.NO_RETURNS, close_at_end)
         return {k: float(v) for k, v in zip(fast.METRICS, res, strict=True)}
 
-    def returns(self, params: dict, start=None, end=None) -> pd.Series:
-        """Daily returns of one combination on its traded days (0 while flat)."""
+    def run(
+        self, params: dict, start=None, end=None, *, close_at_end: bool = False
+    ) -> tuple[dict[str, float], pd.Series]:
+        """(`metrics`, `returns`) of one combination from a single kernel call."""
         row = self.row(params)
         if not self.fast_path(row):
-            names = [k for k, v in fast.UNSUPPORTED.items() if row[k] != v]
-            raise ValueError(f"{', '.join(names)}: not supported by the fast path")
+            self._refuse_slow(row)
         t0, t1 = self.span(start, end)
         rets = np.zeros((1, len(self.index)))
-        self._kernel(row, t0, t1, rets)
+        res = self._kernel(row, t0, t1, rets, close_at_end)
+        metrics = {k: float(v) for k, v in zip(fast.METRICS, res, strict=True)}
         out = pd.Series(rets[0, t0 : t1 + 1], index=self.index[t0 : t1 + 1], name="returns")
-        return out
+        return metrics, out
+
+    def returns(
+        self, params: dict, start=None, end=None, *, close_at_end: bool = False
+    ) -> pd.Series:
+        """Daily returns of one combination on its traded days (0 while flat)."""
+        return self.run(params, start, end, close_at_end=close_at_end)[1]
 
     def returns_matrix(self, rows: list[dict], start=None, end=None) -> pd.DataFrame:
         """`returns` of several rows side by side (columns 0..n-1)."""

@@ -39,6 +39,13 @@ from numba import njit, prange
 from signals import production_cost as pc
 
 PERIODS = 365
+#: Every per-combination output, in the kernel's column order. Beyond performance, each run says
+#: what it was: ``entry_share`` (days its entry rule was on / days the rule was known, over the
+#: span), ``signal_coverage`` (days the rule was known / days of the span), ``market_corr``
+#: (correlation of its daily returns with spot's close-to-close returns,
+#: `backtest.degenerate.market_correlation`), and its exits by cause. ``exits_end`` counts the
+#: position still held on the span's last day: closed there at the close with costs when the
+#: run closes at the end (walk-forward test windows), else valued at the close (open at the end).
 METRICS = (
     "final_equity",
     "total_return",
@@ -47,7 +54,18 @@ METRICS = (
     "max_drawdown",
     "exposure",
     "cagr",
+    "entry_share",
+    "signal_coverage",
+    "market_corr",
+    "exits_signal",
+    "exits_take_profit",
+    "exits_stop_loss",
+    "exits_trailing_stop",
+    "exits_time_stop",
+    "exits_end",
 )
+#: Exits by cause, in `METRICS` order (the kernel never produces the three price stops).
+EXIT_CAUSES = ("signal", "take_profit", "stop_loss", "trailing_stop", "time_stop", "end")
 #: Cost-assumption fields each model reads (the others do not change its cost series).
 _ELECTRICITY = ("power_price", "efficiency_scale", "pue", "fleet_lag_days", "smooth_days")
 MODEL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -70,11 +88,22 @@ UNSUPPORTED = {
 
 # ----------------------------------------------------------------------------- the kernel
 
-_NO_RETURNS = np.empty((0, 0))
+NO_RETURNS = np.empty((0, 0))
+_M = {name: i for i, name in enumerate(METRICS)}
+_FINAL, _TOTAL, _TRADES, _SHARPE = (
+    _M["final_equity"],
+    _M["total_return"],
+    _M["trades"],
+    _M["sharpe"],
+)
+_MDD, _EXPOSURE, _CAGR = _M["max_drawdown"], _M["exposure"], _M["cagr"]
+_ENTRY_SHARE, _COVERAGE, _CORR = _M["entry_share"], _M["signal_coverage"], _M["market_corr"]
+_X_SIGNAL, _X_TIME, _X_END = _M["exits_signal"], _M["exits_time_stop"], _M["exits_end"]
+_X_TP, _X_SL, _X_TSL = _M["exits_take_profit"], _M["exits_stop_loss"], _M["exits_trailing_stop"]
 
 
 @njit(parallel=True, cache=True)
-def _sweep_kernel(
+def sweep_nb(
     ratio,  # K x T: price / cost of each distinct cost-assumption set (NaN: unknown)
     open_,  # T
     close,  # T
@@ -89,23 +118,33 @@ def _sweep_kernel(
     time_stop,  # N (days, 0: off)
     fill_close,  # N (True: fill at the next bar's close, else its open)
     init_cash,  # N
-    out,  # N x 7, columns in METRICS order
+    close_at_end,  # True: sell a position still held on t1 at t1's close, with costs
+    out,  # N x len(METRICS), columns in METRICS order
     rets,  # N x T daily returns (rows t0..t1 written), or 0 x 0 when not wanted
 ):
     n = set_idx.shape[0]
     keep = rets.shape[0] == n
     nbars = t1 - t0 + 1
     # Shared by every combination: close-to-close returns (the return of a day spent fully
-    # invested with no cash left and no order), and their mean ``shift``: the variance of the
-    # daily returns is accumulated on data shifted by it (sums of r - shift and its square, a
-    # numerically stable method when the shift is near the mean; daily returns' mean is tiny
-    # against their spread anyway) in two independent sums, not a serial Welford chain.
+    # invested with no cash left and no order, and the market's return for the correlation),
+    # and their mean ``shift``: the variance of the daily returns is accumulated on data shifted
+    # by it (sums of r - shift and its square, a numerically stable method when the shift is
+    # near the mean; daily returns' mean is tiny against their spread anyway) in two independent
+    # sums, not a serial Welford chain.
     growth = np.zeros(close.shape[0])
     shift = 0.0
     for i in range(t0 + 1, t1 + 1):
         growth[i] = close[i] / close[i - 1] - 1.0
         shift += growth[i]
     shift /= max(nbars - 1, 1)
+    # The market's side of the correlation (days t0+1 .. t1).
+    mdays = nbars - 1
+    g1 = 0.0
+    g2 = 0.0
+    for i in range(t0 + 1, t1 + 1):
+        dg = growth[i] - shift
+        g1 += dg
+        g2 += dg * dg
     for j in prange(n):
         r = ratio[set_idx[j]]
         er = entry_ratio[j]
@@ -116,27 +155,48 @@ def _sweep_kernel(
         ts = time_stop[j]
         price = close if fill_close[j] else open_
         cash0 = init_cash[j]
-        # Consecutive days below entry_ratio before the first traded row (held_for on the panel).
+        # The rows before t0 are history: the run of days below entry_ratio up to t0 - 1 and
+        # that row's decision, which is filled on t0 (as a trader starting on t0 would act on
+        # yesterday's signal at today's open).
         run = 0
-        for i in range(max(t0 - cd + 1, 0), t0):
+        last_false = -(cd + 1)  # last row whose ratio was known and not below entry_ratio
+        for i in range(max(t0 - cd, 0), t0):
             if r[i] < er:
                 run += 1
             else:
                 run = 0
-        cash = cash0
-        btc = 0.0
+                if r[i] == r[i]:
+                    last_false = i
         want_in = False
         want_out = False
+        out_by_time = False
         held = -1
+        if t0 > 0:
+            want_in = run >= cd
+            want_out = r[t0 - 1] > xr
+            if ts > 0 and want_in:
+                held = 0
+        cash = cash0
+        btc = 0.0
         prev_v = cash0
         s1 = 0.0  # sum of (r - shift) over the days with a position or an order
         s2 = 0.0  # sum of (r - shift)^2 over them
         flat = 0  # days without a position or an order: r = 0 exactly (added at the end)
+        c1 = 0.0  # correlation sums over days t0+1 .. t1: sum of (r - shift)
+        c2 = 0.0  # ... of (r - shift)^2
+        c12 = 0.0  # ... of (r - shift) (g - shift)
         peak = cash0
         mdd = 0.0
         trades = 0
         exposed = 0
+        known = 0
+        entry_on = 0
+        x_signal = 0
+        x_time = 0
+        x_end = 0
         for i in range(t0, t1 + 1):
+            if close_at_end and i == t1:
+                want_in = False  # no entry on the last bar: it would be sold at its close
             # Yesterday's decision, filled on this bar.
             traded = False
             if want_in and want_out:
@@ -145,6 +205,10 @@ def _sweep_kernel(
                 cash += btc * price[i] * (1.0 - s) * (1.0 - f)
                 btc = 0.0
                 traded = True
+                if out_by_time:
+                    x_time += 1
+                else:
+                    x_signal += 1
             elif want_in and btc == 0.0 and cash > 0.0:
                 p = price[i] * (1.0 + s)
                 size = cash / (p * (1.0 + f))
@@ -152,6 +216,12 @@ def _sweep_kernel(
                 btc = size
                 trades += 1
                 traded = True
+            if close_at_end and i == t1 and btc > 0.0:
+                # The span ends: a forced exit at the last close, costs charged.
+                cash += btc * close[i] * (1.0 - s) * (1.0 - f)
+                btc = 0.0
+                traded = True
+                x_end += 1
             if btc > 0.0:
                 v = cash + btc * close[i]
                 exposed += 1
@@ -166,25 +236,41 @@ def _sweep_kernel(
                 flat += 1
                 ret = shift  # contributes nothing below; counted in ``flat``
             prev_v = v
+            real = ret if (btc > 0.0 or traded) else 0.0
             if keep:
-                rets[j, i] = ret if (btc > 0.0 or traded) else 0.0
+                rets[j, i] = real
             dev = ret - shift
             s1 += dev
             s2 += dev * dev
+            if i > t0:
+                a = real - shift
+                c1 += a
+                c2 += a * a
+                c12 += a * (growth[i] - shift)
             if v > peak:
                 peak = v
             elif v < peak * (1.0 + mdd) * (1.0 + 1e-12):  # only a candidate needs the division
                 dd = v / peak - 1.0
                 if dd < mdd:
                     mdd = dd
-            # Today's signals (NaN ratio: no decision), filled tomorrow.
+            # Today's signals (NaN ratio: no decision), filled tomorrow. The entry rule is known
+            # as `signals.conditions.held_for` has it: True after cd days below, False if a
+            # known day of the window was not below, else unknown (a NaN broke the run).
             x = r[i]
             if x < er:
                 run += 1
             else:
                 run = 0
+                if x == x:
+                    last_false = i
             ent = run >= cd
+            if ent:
+                entry_on += 1
+                known += 1
+            elif last_false >= i - cd + 1:
+                known += 1
             ex = x > xr
+            by_time = False
             if ts > 0:
                 if held >= 0:
                     held += 1
@@ -192,15 +278,19 @@ def _sweep_kernel(
                         held = -1
                     elif held >= ts:
                         ex = True
+                        by_time = True
                         held = -1
                 elif ent:
                     held = 0
             want_in = ent
             want_out = ex
+            out_by_time = by_time
+        if btc > 0.0:
+            x_end += 1  # still held on the last day: valued at its close
         wealth = prev_v / cash0
-        out[j, 0] = prev_v
-        out[j, 1] = wealth - 1.0
-        out[j, 2] = trades
+        out[j, _FINAL] = prev_v
+        out[j, _TOTAL] = wealth - 1.0
+        out[j, _TRADES] = trades
         s1 -= flat * shift
         s2 += flat * shift * shift
         sharpe = np.nan
@@ -209,22 +299,38 @@ def _sweep_kernel(
             sd = math.sqrt(var) if var > 0.0 else 0.0
             if sd > 0.0 and math.isfinite(sd):
                 sharpe = (shift + s1 / nbars) / sd * math.sqrt(PERIODS)
-        out[j, 3] = sharpe
-        out[j, 4] = mdd
-        out[j, 5] = exposed / nbars
-        out[j, 6] = wealth ** (PERIODS / nbars) - 1.0 if wealth >= 0.0 else np.nan
+        out[j, _SHARPE] = sharpe
+        out[j, _MDD] = mdd
+        out[j, _EXPOSURE] = exposed / nbars
+        out[j, _CAGR] = wealth ** (PERIODS / nbars) - 1.0 if wealth >= 0.0 else np.nan
+        out[j, _ENTRY_SHARE] = entry_on / known if known > 0 else np.nan
+        out[j, _COVERAGE] = known / nbars
+        corr = np.nan
+        if mdays >= 3:
+            vr = c2 - c1 * c1 / mdays
+            vg = g2 - g1 * g1 / mdays
+            # A run that never moved has r = 0 on every day: its variance is rounding only.
+            if vr > 1e-12 * c2 and vg > 0.0:
+                corr = (c12 - c1 * g1 / mdays) / math.sqrt(vr * vg)
+        out[j, _CORR] = corr
+        out[j, _X_SIGNAL] = x_signal
+        out[j, _X_TP] = 0.0
+        out[j, _X_SL] = 0.0
+        out[j, _X_TSL] = 0.0
+        out[j, _X_TIME] = x_time
+        out[j, _X_END] = x_end
 
 
 #: The same kernel compiled without threads, for one combination at a time
 #: (`backtest.evaluator`): a threaded call on one row only adds the thread pool's wake-up and
 #: spin-wait, which steals the CPU from the sampler (and from other worker processes).
-_serial_kernel = njit(cache=True)(_sweep_kernel.py_func)
+sweep_serial_nb = njit(cache=True)(sweep_nb.py_func)
 
 
 # ----------------------------------------------------------------------------- the grid
 
 
-def _defaults() -> dict:
+def parameter_defaults() -> dict:
     from backtest.engine import EngineConfig
     from strategies.below_cost import BelowCostStrategyParams
 
@@ -236,7 +342,7 @@ def _defaults() -> dict:
 def normalize_grid(grid: pd.DataFrame | list[dict]) -> pd.DataFrame:
     """The grid as a DataFrame with every parameter column (defaults filled in), checked."""
     df = pd.DataFrame(grid) if not isinstance(grid, pd.DataFrame) else grid
-    defaults = _defaults()
+    defaults = parameter_defaults()
     unknown = [c for c in df.columns if c not in defaults]
     if unknown:
         raise ValueError(f"unknown sweep parameter(s): {', '.join(map(str, unknown))}")
@@ -272,7 +378,7 @@ def cost_sets(df: pd.DataFrame) -> tuple[np.ndarray, list[dict]]:
     Fields a row's model does not read are set to their defaults before grouping, so e.g. every
     ``difficulty_regression`` row shares one set whatever its power price.
     """
-    defaults = _defaults()
+    defaults = parameter_defaults()
     cost_fields = [f.name for f in fields(pc.CostAssumptions)]
     key = pd.DataFrame({"model": df["model"].to_numpy()}, index=df.index)
     for name in cost_fields:
@@ -292,9 +398,11 @@ def cost_sets(df: pd.DataFrame) -> tuple[np.ndarray, list[dict]]:
     return codes, sets
 
 
-def _span(panel: pd.DataFrame) -> tuple[int, int]:
-    """Positions of the first and last known spot close (the engine's candle range)."""
+def _span(panel: pd.DataFrame, start=None) -> tuple[int, int]:
+    """Positions of the first known spot close (on or after ``start``) and the last one."""
     known = panel["close_usd"].notna().to_numpy()
+    if start is not None:
+        known = known & (panel.index >= pd.Timestamp(start))
     if not known.any():
         raise ValueError("no spot prices in the selected period")
     where = np.flatnonzero(known)
@@ -315,10 +423,14 @@ def sweep_below_cost(
     chunk_size: int = 100_000,
     *,
     fallback: bool = True,
+    start=None,
+    close_at_end: bool = False,
 ) -> pd.DataFrame:
     """Metrics of the ``below_cost`` strategy for every combination in ``grid``.
 
     Returns a DataFrame on the grid's index with the columns of `METRICS` (``trades`` as int).
+    The traded span runs from the first known close on or after ``start`` (None: the first) to
+    the panel's last known close; the signals use the whole panel (warm on the first day).
     Rows the kernel does not reproduce (price stops, ribbon confirmation, perpetual) run through
     vectorbt one at a time when ``fallback`` is true; otherwise they raise ``ValueError``.
     """
@@ -336,13 +448,13 @@ def sweep_below_cost(
         ratio = np.vstack([ratio_series(panel, s) for s in sets])
         open_ = panel["open_usd"].to_numpy(dtype=np.float64)
         close = panel["close_usd"].to_numpy(dtype=np.float64)
-        t0, t1 = _span(panel)
+        t0, t1 = _span(panel, start)
         step = max(int(chunk_size), 1)
         for a in range(0, len(fast_pos), step):
             b = min(a + step, len(fast_pos))
             c = sub.iloc[a:b]
             res = np.empty((b - a, len(METRICS)))
-            _sweep_kernel(
+            sweep_nb(
                 ratio,
                 open_,
                 close,
@@ -357,12 +469,14 @@ def sweep_below_cost(
                 c["time_stop_days"].to_numpy(dtype=np.int64),
                 (c["fill"] == "next_close").to_numpy(dtype=np.bool_),
                 c["init_cash"].to_numpy(dtype=np.float64),
+                bool(close_at_end),
                 res,
-                _NO_RETURNS,
+                NO_RETURNS,
             )
             out[fast_pos[a:b]] = res
     for pos in np.flatnonzero(~fast):
-        out[pos] = [vectorbt_metrics(panel, df.iloc[pos].to_dict())[k] for k in METRICS]
+        got = vectorbt_metrics(panel, df.iloc[pos].to_dict(), start, close_at_end=close_at_end)
+        out[pos] = [got[k] for k in METRICS]
     result = pd.DataFrame(out, index=df.index, columns=list(METRICS))
     result["trades"] = result["trades"].astype(np.int64)
     return result
@@ -371,15 +485,16 @@ def sweep_below_cost(
 # ----------------------------------------------------------------------------- checking
 
 
-def vectorbt_metrics(panel: pd.DataFrame, row: dict) -> dict[str, float]:
-    """The same metrics from `backtest.engine.simulate` (vectorbt) for one combination."""
-    from backtest import metrics as m
-    from backtest.engine import EngineConfig, _exposure, _ohlc, simulate
+def vectorbt_metrics(
+    panel: pd.DataFrame, row: dict, start=None, *, close_at_end: bool = False
+) -> dict[str, float]:
+    """The same `METRICS` from the vectorbt engine (`backtest.engine.run_strategy`) for one
+    combination traded from ``start`` to the panel's last close."""
+    from backtest.engine import EngineConfig, run_strategy
     from signals.params import build
-    from strategies.base import Plan, decided
-    from strategies.below_cost import BelowCostStrategyParams
+    from strategies.below_cost import STRATEGY, BelowCostStrategyParams
 
-    defaults = _defaults()
+    defaults = parameter_defaults()
     row = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
     strat = {f.name: row[f.name] for f in fields(BelowCostStrategyParams) if f.name in row}
     eng = {k: row.get(k, defaults[k]) for k in ENGINE_FIELDS}
@@ -387,20 +502,8 @@ def vectorbt_metrics(panel: pd.DataFrame, row: dict) -> dict[str, float]:
     config = EngineConfig(**eng)
     if config.instrument != "spot":
         raise ValueError("vectorbt_metrics: spot only (perpetual funding is not in these metrics)")
-    signal = pc.below_cost(panel, params)
-    plan = Plan(entries=decided(signal.entry), exits=decided(signal.exit))
-    pf = simulate(_ohlc(panel, "spot"), plan, params, config)
-    returns = pf.returns()
-    value = pf.value()
-    return {
-        "final_equity": float(value.iloc[-1]),
-        "total_return": m.total_return(returns),
-        "trades": float(pf.trades.count()),
-        "sharpe": m.sharpe(returns),
-        "max_drawdown": m.max_drawdown(returns),
-        "exposure": _exposure(pf),
-        "cagr": m.cagr(returns),
-    }
+    run = run_strategy(panel, STRATEGY, params, config, start, close_at_end=close_at_end)
+    return run.metrics()
 
 
 def _close(a: float, b: float, rtol: float, atol: float) -> bool:
@@ -415,18 +518,28 @@ def verify_against_vectorbt(
     rtol: float = 1e-9,
     atol: float = 1e-12,
     fast: pd.DataFrame | None = None,
+    *,
+    start=None,
+    close_at_end: bool = False,
 ) -> pd.DataFrame:
     """Re-run ``rows`` through vectorbt and compare every metric with the fast path.
 
-    ``fast`` is the fast path's result for ``rows`` (computed here when None). Raises
+    ``fast`` is the fast path's result for ``rows`` (computed here when None) on the span from
+    ``start`` (with ``close_at_end`` as given). Raises
     ``AssertionError`` listing each combination and metric that differs by more than ``rtol``
     (relative; ``atol`` only absorbs rounding around an exact zero, e.g. no drawdown). Returns the
     vectorbt metrics on the rows' index.
     """
     df = normalize_grid(rows)
-    got = sweep_below_cost(panel, df, fallback=False) if fast is None else fast
+    if fast is None:
+        fast = sweep_below_cost(panel, df, fallback=False, start=start, close_at_end=close_at_end)
+    got = fast
     ref = pd.DataFrame(
-        [vectorbt_metrics(panel, df.iloc[i].to_dict()) for i in range(len(df))], index=df.index
+        [
+            vectorbt_metrics(panel, df.iloc[i].to_dict(), start, close_at_end=close_at_end)
+            for i in range(len(df))
+        ],
+        index=df.index,
     )
     problems = []
     for i, idx in enumerate(df.index):
@@ -447,6 +560,7 @@ def verify_against_vectorbt(
 
 
 __all__ = [
+    "EXIT_CAUSES",
     "METRICS",
     "cost_sets",
     "fast_path_mask",

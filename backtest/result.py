@@ -35,6 +35,12 @@ class BacktestResult:
         params: parameter name -> value (as run).
         config: the full configuration (as run), for the provenance block.
         provenance: costbt version, git commit, data manifest hash, seed, command line ...
+        flags: strategy name -> `backtest.degenerate` flag (``never_in``, ``buy_and_hold``) or
+            None; the metrics table holds the entry share, signal coverage, market correlation
+            and exits by cause that explain it.
+        signal: where the strategy's entry rule is known inside the traded span
+            (`backtest.engine.signal_span`: first, last, unknown_days, unknown_after, days), or
+            None for a rule-free strategy.
     """
 
     strategy: str
@@ -53,3 +59,5 @@ class BacktestResult:
     params: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    flags: dict[str, str | None] = field(default_factory=dict)
+    signal: dict | None = None

@@ -106,7 +106,7 @@ def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict) -> dict[str,
     correct by construction (it is the engine), about a combination per 0.1-1 s.
     """
     from backtest import metrics as m
-    from backtest.engine import _exposure
+    from backtest.engine import held_share
 
     pf, equity, returns = _run_row(panel, strategy, row)
     return {
@@ -115,7 +115,7 @@ def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict) -> dict[str,
         "trades": float(pf.trades.count()),
         "sharpe": m.sharpe(returns),
         "max_drawdown": m.max_drawdown(returns),
-        "exposure": _exposure(pf),
+        "exposure": held_share(pf),
         "cagr": m.cagr(returns),
     }
 

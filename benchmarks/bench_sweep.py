@@ -73,14 +73,14 @@ def child_vectorbt(size: int, out_path: str) -> dict:
     """vectorbt's from_signals on the whole grid at once (signals built per distinct rule)."""
     import vectorbt as vbt
 
-    from backtest.engine import _ohlc, shift_to_next_bar
+    from backtest.engine import candles, shift_to_next_bar
     from backtest.fast import cost_sets, normalize_grid, ratio_series
     from data import load_panel
     from signals.conditions import as_rule, held_for
     from strategies.base import decided
 
     panel = load_panel()
-    ohlc = _ohlc(panel, "spot")
+    ohlc = candles(panel, "spot")
     df = normalize_grid(grid(size))
     t_build = time.perf_counter()
     codes, sets = cost_sets(df)
@@ -139,12 +139,12 @@ def child_fast(size: int, out_path: str) -> dict:
     """The fast path on the grid (numba compiled and warmed up first, reported separately)."""
     import numba
 
-    from backtest.engine import _ohlc
+    from backtest.engine import candles
     from backtest.fast import sweep_below_cost
     from data import load_panel
 
     panel = load_panel()
-    bars = len(_ohlc(panel, "spot"))
+    bars = len(candles(panel, "spot"))
     t = time.perf_counter()
     sweep_below_cost(panel, grid(10_000).iloc[:4])  # compile (or load the cache) and warm up
     warmup_s = time.perf_counter() - t

@@ -83,6 +83,7 @@ def plan(panel: pd.DataFrame, params: AccumulationParams) -> Plan:
         cost=out.indicator["cost_usd_per_btc"],
         cost_band=band,
         indicator=out.indicator,
+        entry_rule=out.entry,
     )
 
 

@@ -58,6 +58,11 @@ class Plan:
         cost: production cost (USD/BTC) to draw in the report, if any.
         cost_band: P10/P50/P90 band of that cost, if any.
         indicator: whatever the strategy wants to show (price/cost ratio ...).
+        entry_rule: the entry RULE on each signal day as a ``boolean`` Series, <NA> where its
+            inputs are unknown (e.g. after the production-cost inputs end). Unlike ``entries``
+            (the orders it sends, unknown resolved to False) it says whether the signal was on
+            and whether it was known at all: the run's entry share and signal coverage come
+            from it. None for rule-free plans (the benchmarks).
     """
 
     entries: pd.Series
@@ -67,6 +72,7 @@ class Plan:
     cost: pd.Series | None = None
     cost_band: pd.DataFrame | None = None
     indicator: pd.DataFrame | None = None
+    entry_rule: pd.Series | None = None
 
 
 @dataclass(frozen=True)

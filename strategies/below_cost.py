@@ -36,6 +36,7 @@ def plan(panel: pd.DataFrame, params: BelowCostStrategyParams) -> Plan:
         cost=cost,
         cost_band=band,
         indicator=out.indicator,
+        entry_rule=out.entry,
     )
 
 

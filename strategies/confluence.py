@@ -57,6 +57,7 @@ def plan(panel: pd.DataFrame, params: ConfluenceStrategyParams) -> Plan:
         exits=decided(cost.exit),
         cost=cost.indicator["cost_usd_per_btc"],
         indicator=cost.indicator,
+        entry_rule=combined.entry,
     )
 
 

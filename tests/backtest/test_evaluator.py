@@ -50,8 +50,8 @@ def _engine(panel, row, start):
     engine = {k: v for k, v in row.items() if k in ("fees_bps", "fill")}
     params = build(BelowCostStrategyParams, {k: v for k, v in row.items() if k not in engine})
     config = EngineConfig(**engine)
-    _, _, _, equity, returns = run_strategy(panel, STRATEGIES["below_cost"], params, config, start)
-    return equity, returns
+    run = run_strategy(panel, STRATEGIES["below_cost"], params, config, start)
+    return run.equity, run.returns
 
 
 @pytest.mark.parametrize("row", ROWS[:3])

@@ -193,11 +193,11 @@ def test_an_accumulation_sweep_runs_on_the_engine_and_matches_a_backtest(panel, 
     assert len(results) == 4
     row = results.iloc[3]
     strat = STRATEGIES["accumulation"]
-    _, _, _, equity, returns = run_strategy(
+    run = run_strategy(
         panel, strat, build(strat.params, {"tranches": 4}), EngineConfig(fees_bps=30.0)
     )
-    assert row["final_equity"] == pytest.approx(equity.iloc[-1], rel=1e-12)
-    assert row["sharpe"] == pytest.approx(sharpe(returns), rel=1e-12)
+    assert row["final_equity"] == pytest.approx(run.equity.iloc[-1], rel=1e-12)
+    assert row["sharpe"] == pytest.approx(sharpe(run.returns), rel=1e-12)
     assert (
         results.loc[results["fees_bps"] == 30, "final_equity"]
         .lt(results.loc[results["fees_bps"] == 10, "final_equity"].to_numpy())
