@@ -185,20 +185,22 @@ def data_status(
             )
     out.print(cov)
 
-    panel = build_panel({s.name: frames[s.schema.file] for s in PANEL_SOURCES})
+    panel = build_panel({s.name: frames[s.schema.file] for s in PANEL_SOURCES if s.bundled})
     p = Table(title="Point-in-time panel (row d = known at 00:00 UTC of d+1)", title_justify="left")
-    for col in ("source", "columns", "lag", "hold", "first row", "last row"):
+    for col in ("source", "columns", "lag", "hold", "first available", "first row", "last row"):
         p.add_column(col, no_wrap=True)
     for s in PANEL_SOURCES:
         cols = [pc for _, pc in s.columns]
-        valid = panel[cols].dropna(how="all").index
+        present = [c for c in cols if c in panel.columns]
+        valid = panel[present].dropna(how="all").index if present else panel.index[:0]
         p.add_row(
             s.name,
             str(len(cols)),
             f"{s.lag_days} d",
             f"{s.hold_days} d" if s.hold_days else "-",
-            _fmt_day(valid.min() if len(valid) else None),
-            _fmt_day(valid.max() if len(valid) else None),
+            s.first_available or "as published",
+            _fmt_day(valid.min() if len(valid) else None) if s.bundled else "cache only",
+            _fmt_day(valid.max() if len(valid) else None) if s.bundled else "cache only",
         )
     out.print(p)
     for s in PANEL_SOURCES:

@@ -6,7 +6,9 @@ a millisecond once warm, so an Optuna study spends its time sampling, not backte
 * The spot open/close arrays are extracted once.
 * The price/cost ratio of a cost-assumption set (the model plus the fields that model reads,
   `backtest.fast.MODEL_FIELDS`) is computed once and kept in a bounded LRU cache; so is the
-  fleet-efficiency timeline, which depends only on the power price and the fleet lag. Declared
+  fleet-efficiency timeline, which depends only on the power price and the fleet lag among the
+  swept fields (its vintage-mix part before CBECI depends on neither and is cached by its own
+  inputs in `signals.fleet_vintage`; ``include_fees`` changes the divisor, not the timeline). Declared
   parameters have steps (power price 0.005 USD/kWh, efficiency scale and PUE 0.05), so a study
   revisits the same sets again and again.
 * Each evaluation runs the numba kernel of `backtest.fast` on one row.

@@ -67,13 +67,20 @@ METRICS = (
 #: Exits by cause, in `METRICS` order (the kernel never produces the three price stops).
 EXIT_CAUSES = ("signal", "take_profit", "stop_loss", "trailing_stop", "time_stop", "end")
 #: Cost-assumption fields each model reads (the others do not change its cost series).
-_ELECTRICITY = ("power_price", "efficiency_scale", "pue", "fleet_lag_days", "smooth_days")
+_ELECTRICITY = (
+    "power_price",
+    "efficiency_scale",
+    "pue",
+    "fleet_lag_days",
+    "smooth_days",
+    "include_fees",
+)
 MODEL_FIELDS: dict[str, tuple[str, ...]] = {
     "electricity": _ELECTRICITY,
-    "hayes": ("power_price", "efficiency_scale", "pue", "fleet_lag_days"),
+    "hayes": ("power_price", "efficiency_scale", "pue", "fleet_lag_days", "include_fees"),
     "all_in": _ELECTRICITY + ("opex_multiplier", "hardware_usd_per_th", "depreciation_years"),
     "difficulty_regression": (),
-    "external": (),
+    "external": ("estimate_max_age_days",),
 }
 ENGINE_FIELDS = ("init_cash", "fees_bps", "slippage_bps", "fill", "instrument", "seed")
 #: Parameters the fast path cannot reproduce unless they are at these values.

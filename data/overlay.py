@@ -7,6 +7,11 @@ converts it to that source's columns and units. Two modes:
   last day (the bundled dataset stays the reference for its span).
 * ``replace``: cached rows win wherever the cache has them; bundled rows fill the other days.
 
+A cache-only source (`data.panel.PanelSource.bundled` False: transaction fees) has no bundled
+rows; its overlays alone build its frame, in order, a later overlay winning on the days it has
+(so Coin Metrics' native-BTC fees win over blockchain.com's USD fees converted at the day's
+close), whatever the mode. Without a cached series the source is absent and so are its columns.
+
 Publication lags are those of the panel source, so the point-in-time contract is unchanged.
 `apply_overlays` returns the frames and a provenance record per source (which file, hash and
 span came from the bundle and which from the cache), kept in ``panel.attrs["provenance"]``.
@@ -51,19 +56,76 @@ def _funding_daily_mean(frame: pd.DataFrame, settlements_per_day: int = 3) -> pd
     return out
 
 
+def _coinmetrics_fees_btc(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coin Metrics asset metrics -> ``fees_btc`` (FeeTotNtv, BTC per day; empty without it).
+
+    FeeTotNtv is stored as ``fees_btc`` (`data.sources.coinmetrics.KNOWN_METRICS`); a cache
+    written before that name was declared holds it as ``fee_tot_ntv``, read as well.
+    """
+    column = next((c for c in ("fees_btc", "fee_tot_ntv") if c in frame.columns), None)
+    if column is None:
+        return pd.DataFrame({"fees_btc": pd.Series(dtype="float64")}, index=_days([]))
+    fees = frame[column].dropna()
+    return pd.DataFrame({"fees_btc": fees.to_numpy()}, index=_days(fees.index.normalize()))
+
+
+def _usd_fees_in_btc(frame: pd.DataFrame, spot: pd.DataFrame) -> pd.DataFrame:
+    """blockchain.com ``fees_usd`` (USD per day) -> ``fees_btc`` = fees_usd / that day's close.
+
+    Days without a spot close are dropped (never filled). The conversion uses the panel's spot
+    close (`close_usd`, after any spot overlay), not blockchain.com's own USD rate, so it is an
+    approximation of the fees in BTC; Coin Metrics' FeeTotNtv is native BTC and wins where both
+    are cached.
+    """
+    usd = frame["fees_usd"].dropna()
+    usd.index = usd.index.normalize()
+    close = spot["close_usd"].reindex(usd.index)
+    btc = (usd / close).dropna()
+    return pd.DataFrame({"fees_btc": btc.to_numpy()}, index=_days(btc.index))
+
+
+def _days(values) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(values, name="date").as_unit("ns")
+
+
 @dataclass(frozen=True)
 class Overlay:
-    """A cached series that can stand for a panel source."""
+    """A cached series that can stand for a panel source.
+
+    Attributes:
+        source: the panel source (`data.panel.PanelSource.name`) it supplies.
+        key: the cached series.
+        convert: cached frame (and the frames named in ``uses``) -> the source's columns.
+        uses: panel sources whose frames (bundled or already overlaid) the conversion needs,
+            passed after the cached frame in this order (e.g. the spot close to value fees).
+        cache_only: the source has no bundled file; this series alone builds it.
+    """
 
     source: str
     key: SeriesKey
-    convert: Callable[[pd.DataFrame], pd.DataFrame]
+    convert: Callable[..., pd.DataFrame]
+    uses: tuple[str, ...] = ()
+    cache_only: bool = False
 
 
 OVERLAYS: tuple[Overlay, ...] = (
     Overlay("spot", SeriesKey("binance", "ohlcv", "BTC/USDT", "1d"), _ohlcv_as_usd),
     Overlay("perp", SeriesKey("binance", "ohlcv", "BTC/USDT:USDT", "1d"), _ohlcv_as_usd),
     Overlay("funding", SeriesKey("binance", "funding", "BTC/USDT:USDT", "8h"), _funding_daily_mean),
+    # Fees: blockchain.com first, Coin Metrics (native BTC) second, so it wins where both are.
+    Overlay(
+        "fees",
+        SeriesKey("blockchain_com", "chart", "transaction-fees-usd", "1d"),
+        _usd_fees_in_btc,
+        uses=("spot",),
+        cache_only=True,
+    ),
+    Overlay(
+        "fees",
+        SeriesKey("coinmetrics", "asset_metrics", "btc", "1d"),
+        _coinmetrics_fees_btc,
+        cache_only=True,
+    ),
 )
 
 
@@ -120,23 +182,49 @@ def apply_overlays(
     provenance: dict[str, dict] = {}
     for ov in overlays:
         entry = entries.get(ov.key.filename)
-        if ov.source not in out or entry is None:
+        if entry is None or (ov.source not in out and not ov.cache_only):
+            continue
+        if any(u not in out for u in ov.uses):
             continue
         cached_raw = cache.read(ov.key)
         if cached_raw is None or cached_raw.empty:
             continue
-        cached = ov.convert(cached_raw)
-        combined, counts = _merge(out[ov.source], cached, mode)
-        provenance[ov.source] = {
-            **counts,
+        cached = ov.convert(cached_raw, *(out[u] for u in ov.uses))
+        if cached.empty:
+            continue
+        record = {
             "cache_file": entry["file"],
             "cache_sha256": entry.get("sha256"),
             "cache_fetched_at": entry.get("fetched_at"),
         }
+        if ov.cache_only:
+            earlier = out.get(ov.source)
+            combined = cached if earlier is None else combine(earlier, cached, "replace")
+            combined.index.name = "date"
+            record = _joined(provenance.get(ov.source), record)
+            counts = {
+                "mode": "cache only",
+                "bundled_rows": 0,
+                "cache_rows": len(combined),
+                "cache_span": _span(combined),
+            }
+        else:
+            combined, counts = _merge(out[ov.source], cached, mode)
+        provenance[ov.source] = {**counts, **record}
         out[ov.source] = combined
     if "etf_flows" in out:
         _overlay_etf(out, cache, mode, etf_snapshot, provenance)
     return out, provenance
+
+
+def _joined(earlier: dict | None, record: dict) -> dict:
+    """Provenance of a source built from several cached files: their names and hashes joined."""
+    if earlier is None:
+        return record
+    return {
+        k: f"{earlier.get(k)}, {record.get(k)}" if earlier.get(k) != record.get(k) else record[k]
+        for k in record
+    }
 
 
 def _overlay_etf(out: dict, cache: Cache, mode: Mode, etf_snapshot, provenance: dict) -> None:

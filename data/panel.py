@@ -6,6 +6,12 @@ declares its publication lag in `PANEL_SOURCES`: an observation dated d enters t
 d + lag. Missing days stay missing: nothing is forward-filled unless the source declares a hold
 (``hold_days``), and then only from an earlier observation, never backwards.
 
+**Vintage.** A source also declares when it first existed publicly (``first_available``): rows
+dated before that hold NaN in its columns, even where the source's history reaches further back.
+CBECI, launched on 2 July 2019, publishes estimates back to 2010; a trader in 2018 could not see
+them, so no 2018 row may hold them. A source published in real time from its first observation
+(exchange candles, blocks, funding, ETF flows, EIA) declares None, with the reason.
+
 Consequence, proved by a property test: truncating every source at any date T (dropping all
 observations after T) leaves every panel row <= T unchanged. `load_panel(as_of=T)` builds exactly
 that truncated panel.
@@ -17,10 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from data import bundle
 from data import bundled_files as bf
+from data.cached_files import FEES_1D
 from data.schema import CsvSchema
 
 
@@ -30,15 +38,22 @@ class PanelSource:
 
     Attributes:
         name: short name (``spot``, ``etf_flows``, ...).
-        schema: the bundled file it comes from.
+        schema: the bundled file it comes from (for a cache-only source, the declared shape of
+            its cached frame, `data.cached_files`).
         columns: pairs ``(file column, panel column)``.
         lag_days: an observation dated d is first usable in the panel row d + lag_days.
         hold_days: a value may be carried forward at most this many days after it becomes
             usable (0: never). Declared for slow series (monthly prices), never for daily ones.
-        known_when: plain-language basis for the lag.
+        known_when: plain-language basis for the lag and for ``first_available``.
         sets_calendar: whether the source's days define the panel's date range. Slow reference
             series (monthly power prices going back to 2001) join the calendar but do not
             stretch it.
+        first_available: the first panel row (UTC day, ``YYYY-MM-DD``) at whose close the
+            source existed publicly; rows before it hold NaN in the source's columns, whatever
+            history the source later published. None: the data was public as it came (each
+            observation at its own date + lag); ``known_when`` says why.
+        bundled: False for a source that only the download cache supplies (`data.overlay`):
+            `load_sources` skips it and the panel has its columns only when the cache has it.
     """
 
     name: str
@@ -48,6 +63,19 @@ class PanelSource:
     known_when: str
     hold_days: int = 0
     sets_calendar: bool = True
+    first_available: str | None = None
+    bundled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.first_available is not None:
+            day = pd.Timestamp(self.first_available)
+            if day != day.normalize() or day.tzinfo is not None:
+                raise ValueError(f"{self.name}: first_available must be a UTC day (YYYY-MM-DD)")
+
+    @property
+    def first_row(self) -> pd.Timestamp | None:
+        """``first_available`` as a Timestamp (None when the source was public as it came)."""
+        return None if self.first_available is None else pd.Timestamp(self.first_available)
 
 
 def _same(*names: str) -> tuple[tuple[str, str], ...]:
@@ -64,7 +92,11 @@ PANEL_SOURCES: tuple[PanelSource, ...] = (
         bf.SPOT_1D,
         _same("open_usd", "high_usd", "low_usd", "close_usd", "volume_btc"),
         lag_days=0,
-        known_when="the day's candle closes at 00:00 UTC of d+1, the moment the row is read",
+        known_when=(
+            "the day's candle closes at 00:00 UTC of d+1, the moment the row is read; first "
+            "available: exchange candles were public as they printed (Coinbase from its 2015-01-26 "
+            "launch, Binance from 2017-08-17), so no vintage date"
+        ),
     ),
     PanelSource(
         "chain",
@@ -79,21 +111,30 @@ PANEL_SOURCES: tuple[PanelSource, ...] = (
             "supply_btc",
         ),
         lag_days=0,
-        known_when="a chain day is complete at its end; blocks are public as they are mined",
+        known_when=(
+            "a chain day is complete at its end; first available: blocks are public as they are "
+            "mined, from the genesis block"
+        ),
     ),
     PanelSource(
         "funding",
         bf.FUNDING_1D,
         _same("funding_rate_8h_mean"),
         lag_days=0,
-        known_when="the day's settlements are at 00:00, 08:00 and 16:00 UTC",
+        known_when=(
+            "the day's settlements are at 00:00, 08:00 and 16:00 UTC; first available: each "
+            "settlement is public when it happens"
+        ),
     ),
     PanelSource(
         "perp",
         bf.PERP_1D,
         _prefixed("perp_", "open_usd", "high_usd", "low_usd", "close_usd", "volume_btc"),
         lag_days=0,
-        known_when="the perpetual's daily candle closes at 00:00 UTC of d+1",
+        known_when=(
+            "the perpetual's daily candle closes at 00:00 UTC of d+1; first available: public "
+            "as it printed"
+        ),
     ),
     PanelSource(
         "etf_flows",
@@ -102,7 +143,8 @@ PANEL_SOURCES: tuple[PanelSource, ...] = (
         lag_days=1,
         known_when=(
             "flows for US trading day d are published after the US close (issuers report late), "
-            "so they are usable from d+1"
+            "so they are usable from d+1; first available: Farside's table started with the "
+            "funds (2024-01-11), each day's flow published the next day"
         ),
     ),
     PanelSource(
@@ -110,7 +152,14 @@ PANEL_SOURCES: tuple[PanelSource, ...] = (
         bf.CBECI_1D,
         tuple((c.name, f"cbeci_{c.name}") for c in bf.CBECI_1D.columns),
         lag_days=1,
-        known_when="CBECI's daily estimate is published with about a day's delay",
+        first_available="2019-07-02",
+        known_when=(
+            "CBECI's daily estimate is published with about a day's delay; first available "
+            "2019-07-02: the Cambridge Centre for Alternative Finance launched the Cambridge "
+            "Bitcoin Electricity Consumption Index on 2 July 2019, publishing its history back to "
+            "2010 that day, so earlier rows hold no CBECI value (the bundled series is a 2023 "
+            "snapshot: later values are revised figures, not what was shown on the day)"
+        ),
     ),
     PanelSource(
         "power_us_industrial",
@@ -122,16 +171,30 @@ PANEL_SOURCES: tuple[PanelSource, ...] = (
         known_when=(
             "EIA's Electric Power Monthly reports month m about eight weeks after it ends "
             "(dated by the month's first day, so 90 days); held until the next month's figure, "
-            "at most 45 days"
+            "at most 45 days; first available: EIA has published the series monthly throughout"
+        ),
+    ),
+    PanelSource(
+        "fees",
+        FEES_1D,
+        (("fees_btc", "fees_btc"),),
+        lag_days=0,
+        bundled=False,
+        known_when=(
+            "cache only (no bundled file): a chain day's fees are complete at its end, like the "
+            "chain source; first available: fees are public in every block as it is mined"
         ),
     ),
 )
 
 SOURCES_BY_NAME: dict[str, PanelSource] = {s.name: s for s in PANEL_SOURCES}
+#: The sources with a bundled file (`load_sources` reads these; the others come from the cache).
+BUNDLED_SOURCES: tuple[PanelSource, ...] = tuple(s for s in PANEL_SOURCES if s.bundled)
 
 
 def column_catalogue(sources: tuple[PanelSource, ...] = PANEL_SOURCES) -> pd.DataFrame:
-    """Every panel column with its unit, source file, lag and hold (for docs and `data status`)."""
+    """Every panel column with its unit, source file, lag, hold, first-available day and whether
+    it is bundled (cache-only columns appear in a panel only when the cache supplies them)."""
     rows = []
     for src in sources:
         for file_col, panel_col in src.columns:
@@ -144,6 +207,8 @@ def column_catalogue(sources: tuple[PanelSource, ...] = PANEL_SOURCES) -> pd.Dat
                     "file": src.schema.file,
                     "lag_days": src.lag_days,
                     "hold_days": src.hold_days,
+                    "first_available": src.first_available,
+                    "bundled": src.bundled,
                     "description": col.description,
                 }
             )
@@ -158,6 +223,17 @@ def truncate_sources(
     return {name: f.loc[f.index.normalize() <= cutoff] for name, f in frames.items()}
 
 
+def withhold_before_first_available(part: pd.DataFrame, src: PanelSource) -> pd.DataFrame:
+    """``part`` (a source's columns on the panel calendar) with NaN in every row dated before
+    the source's ``first_available`` day (unchanged when it has none). Pure."""
+    first = src.first_row
+    if first is None or not len(part):
+        return part
+    out = part.copy()
+    out.loc[out.index < first] = np.nan
+    return out
+
+
 def build_panel(
     frames: Mapping[str, pd.DataFrame], sources: tuple[PanelSource, ...] = PANEL_SOURCES
 ) -> pd.DataFrame:
@@ -165,8 +241,11 @@ def build_panel(
 
     Pure: no I/O. Each source's observations are moved to the day they become usable
     (date + lag), reindexed on the daily calendar from the first to the last usable day of any
-    calendar-setting source (see `PanelSource.sets_calendar`), and carried forward only within the declared hold. Sources absent from ``frames``
-    are skipped (their columns are absent). Columns are float64.
+    calendar-setting source (see `PanelSource.sets_calendar`), carried forward only within the
+    declared hold, and withheld (NaN) on rows before the source's ``first_available`` day (a
+    held value published before that day may show from that day on: the whole history became
+    public then). Rows a source withholds do not stretch the calendar. Sources absent from
+    ``frames`` are skipped (their columns are absent). Columns are float64.
     """
     placed: list[tuple[PanelSource, pd.DataFrame]] = []
     for src in sources:
@@ -177,12 +256,17 @@ def build_panel(
         usable = sel.index.normalize() + pd.Timedelta(days=src.lag_days)
         sel.index = pd.DatetimeIndex(usable, name="date")
         placed.append((src, sel))
-    nonempty = [f for src, f in placed if len(f) and src.sets_calendar]
-    if not nonempty:
+    spans = [
+        f.index[f.index >= src.first_row] if src.first_row is not None else f.index
+        for src, f in placed
+        if src.sets_calendar
+    ]
+    spans = [s for s in spans if len(s)]
+    if not spans:
         cols = [pc for src, _ in placed for _, pc in src.columns]
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"), dtype="float64")
-    start = min(f.index.min() for f in nonempty)
-    end = max(f.index.max() for f in nonempty)
+    start = min(s.min() for s in spans)
+    end = max(s.max() for s in spans)
     days = pd.date_range(start, end, freq="D", name="date")
     parts = []
     for src, sel in placed:
@@ -190,7 +274,7 @@ def build_panel(
             part = sel.reindex(days, method="ffill", tolerance=pd.Timedelta(days=src.hold_days))
         else:
             part = sel.reindex(days)
-        parts.append(part)
+        parts.append(withhold_before_first_available(part, src))
     panel = pd.concat(parts, axis=1)
     panel.index.name = "date"
     return panel
@@ -202,11 +286,15 @@ def load_sources(
     max_gap_days: Mapping[str, int | None] | None = None,
     sources: tuple[PanelSource, ...] = PANEL_SOURCES,
 ) -> dict[str, pd.DataFrame]:
-    """Read each panel source's bundled file (validated), keyed by source name."""
+    """Read each panel source's bundled file (validated), keyed by source name.
+
+    Cache-only sources (``bundled=False``) are skipped: `data.overlay` supplies them.
+    """
     limits = dict(max_gap_days or {})
     return {
         s.name: bundle.load(s.schema, path, max_gap_days=limits.get(s.schema.file, "default"))
         for s in sources
+        if s.bundled
     }
 
 

@@ -119,6 +119,14 @@ def _price_cost_section(r: BacktestResult) -> str:
     )
     if r.cost_band is not None:
         explain += " The band is shaded only where the cost model has data."
+    from signals.production_cost import ASSUMPTION_MODELS, FEES_BIAS_NOTE
+
+    if (
+        r.cost is not None
+        and r.params.get("model") in ASSUMPTION_MODELS
+        and not r.params.get("include_fees", False)
+    ):
+        note += f'<p class="note">Fees: {esc(FEES_BIAS_NOTE)}.</p>'
     return f"{note}<p>{explain}</p>{_chart(fig, charts.PRICE_COST_ID)}"
 
 

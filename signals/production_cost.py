@@ -4,6 +4,12 @@ Units: power price p in USD per kWh, efficiency eps in J/TH (= W per TH/s), hash
 difficulty D dimensionless (expected hashes per block = D * 2^32), block subsidy R in BTC, costs in
 USD per BTC. Formulas and test vectors: shared reference models.md §1.
 
+**BTC mined per day.** By default costs per BTC divide by the block subsidy issued (models.md's
+convention): transaction fees are left out, which overstates the cost and over-counts below-cost
+days (`FEES_BIAS_NOTE`). With ``include_fees`` the divisor is subsidy plus fees (the panel's
+``fees_btc``, a cache-only source: `data.overlay`); where fees are unknown the cost is unknown,
+never silently subsidy-only.
+
 Models (each a pure function of panel columns and assumptions; the value on day d uses rows <= d):
 
 * ``electricity`` (JPMorgan / CBECI style, §1a):
@@ -16,7 +22,8 @@ Models (each a pure function of panel columns and assumptions; the value on day 
 * ``difficulty_regression`` (Checkonchain / Glassnode, §1d): ln(market cap) = A + B ln(D), refitted
   every day on an expanding window of days <= d (running sums, so O(n)); model price =
   exp(A + B ln D) / supply. No full-sample fit anywhere.
-* ``external``: dated analyst estimates from a CSV, each held from its date to the next.
+* ``external``: dated analyst estimates from a CSV: the latest published on or before d, with its
+  source and publication day, unknown once older than ``estimate_max_age_days`` (default 90).
 
 Also: hashprice and hashcost in USD per TH per day (§1e) and the breakeven power price they imply;
 a P10/P50/P90 cost band across distributions of the assumptions; the ``below_cost`` rule (price /
@@ -41,6 +48,13 @@ from signals.params import param
 TWO_32 = 2.0**32
 J_PER_KWH = 3.6e6
 MODELS = ("electricity", "hayes", "all_in", "difficulty_regression", "external")
+#: The bias of the default (fees excluded), stated wherever costs are shown without fees.
+FEES_BIAS_NOTE = (
+    "costs per BTC count the block subsidy only; transaction fees (typically about 1-10 % of "
+    "miner revenue since 2016, more than 20 % in fee spikes such as December 2017, May 2023 and "
+    "the April 2024 halving week) are excluded, so costs are overstated and below-cost days "
+    "over-counted"
+)
 #: Models whose value depends on power price, efficiency and PUE (and so have a cost band).
 ASSUMPTION_MODELS = ("electricity", "hayes", "all_in")
 
@@ -97,6 +111,19 @@ class CostAssumptions:
     )
     smooth_days: int = param(
         7, low=1, high=60, unit="days", help="trailing window of hashrate and issuance"
+    )
+    include_fees: bool = param(
+        False,
+        unit="flag",
+        help="divide by subsidy plus transaction fees (needs cached fee data), not subsidy only",
+    )
+    estimate_max_age_days: int = param(
+        90,
+        low=1,
+        high=730,
+        step=30,
+        unit="days",
+        help="external: an analyst estimate is current for this many days after publication",
     )
 
 
@@ -202,6 +229,26 @@ def _trailing_ratio(num: pd.Series, den: pd.Series, days: int) -> pd.Series:
     return (n / d).where(both)  # no value on a day whose own inputs are missing
 
 
+def btc_mined_per_day(panel: pd.DataFrame, a: CostAssumptions) -> pd.Series:
+    """BTC a day's cost is spread over: issuance (subsidy), plus ``fees_btc`` with
+    ``include_fees`` (NaN where fees are unknown, all NaN when the panel has no fee column)."""
+    issuance = panel["issuance_btc"]
+    if not a.include_fees:
+        return issuance
+    fees = panel["fees_btc"] if "fees_btc" in panel.columns else np.nan
+    return (issuance + fees).rename("btc_mined_per_day")
+
+
+def block_reward_btc(panel: pd.DataFrame, a: CostAssumptions) -> pd.Series:
+    """Reward per block R (BTC): the subsidy, plus the day's mean fees per block
+    (``fees_btc / blocks_per_day``) with ``include_fees`` (NaN where fees are unknown)."""
+    subsidy = panel["block_subsidy_btc"]
+    if not a.include_fees:
+        return subsidy
+    fees = panel["fees_btc"] if "fees_btc" in panel.columns else np.nan
+    return (subsidy + fees / panel["blocks_per_day"]).rename("block_reward_btc")
+
+
 def fleet_efficiency_for(
     panel: pd.DataFrame, a: CostAssumptions, timeline: EfficiencyTimeline | None = None
 ) -> pd.Series:
@@ -214,17 +261,20 @@ def fleet_efficiency_for(
 def electricity_model(
     panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series | None = None
 ) -> pd.Series:
-    """Network electricity cost per BTC on trailing ``smooth_days`` sums (USD/BTC)."""
+    """Network electricity cost per BTC on trailing ``smooth_days`` sums (USD/BTC): energy cost
+    over BTC mined (subsidy, plus fees with ``include_fees``: `btc_mined_per_day`)."""
     eff = fleet_efficiency_for(panel, a) if eff is None else eff
     usd_per_day = electricity_cost_per_btc(panel["hashrate_ths"], eff, a.power_price, 1.0, a.pue)
-    return _trailing_ratio(usd_per_day, panel["issuance_btc"], a.smooth_days).rename("electricity")
+    btc = btc_mined_per_day(panel, a)
+    return _trailing_ratio(usd_per_day, btc, a.smooth_days).rename("electricity")
 
 
 def hayes_model(panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series | None = None) -> pd.Series:
-    """Hayes' marginal cost with the day's mean difficulty and block subsidy (USD/BTC)."""
+    """Hayes' marginal cost with the day's mean difficulty and reward per block (USD/BTC):
+    R = subsidy, or subsidy + the day's mean fees per block with ``include_fees``."""
     eff = fleet_efficiency_for(panel, a) if eff is None else eff
     return hayes_cost_per_btc(
-        panel["difficulty"], eff, a.power_price, panel["block_subsidy_btc"], a.pue
+        panel["difficulty"], eff, a.power_price, block_reward_btc(panel, a), a.pue
     ).rename("hayes")
 
 
@@ -234,7 +284,7 @@ def all_in_model(
     """Electricity * opex multiplier + hardware depreciation per BTC (USD/BTC)."""
     elec = electricity_model(panel, a, eff)
     capex_per_day = a.hardware_usd_per_th * panel["hashrate_ths"] / (a.depreciation_years * 365.0)
-    capex = _trailing_ratio(capex_per_day, panel["issuance_btc"], a.smooth_days)
+    capex = _trailing_ratio(capex_per_day, btc_mined_per_day(panel, a), a.smooth_days)
     return (elec * a.opex_multiplier + capex).rename("all_in")
 
 
@@ -257,29 +307,65 @@ def load_estimates(path: str | Path | None = None) -> pd.DataFrame:
     return read_csv_checked(Path(path) if path else DEFAULT_ESTIMATES, ESTIMATES)
 
 
-def external_model(
-    panel: pd.DataFrame, estimates: pd.DataFrame | None = None, source: str | None = None
-) -> pd.Series:
-    """The latest published estimate on or before each day, held until the next (USD/BTC).
+def external_estimates(
+    index: pd.DatetimeIndex,
+    estimates: pd.DataFrame | None = None,
+    source: str | None = None,
+    max_age_days: int = 90,
+) -> pd.DataFrame:
+    """The latest analyst estimate published on or before each day, dated and aged.
 
-    An estimate dated d is usable from row d (its publication day's close). ``source`` picks one
-    publisher (default: every row, the most recent wins).
+    An estimate dated p (its publication day) is usable from row p. Columns: ``source``,
+    ``published`` (day), ``age_days`` (d - p), ``latest_usd_per_btc`` (the estimate, however
+    old), ``cost_usd_per_btc`` (the estimate while ``age_days <= max_age_days``, else NaN: an
+    expired estimate is not presented as current) and ``expired``. Rows before the first
+    estimate are NaN / None. ``source`` picks one publisher (default: all, the latest wins; on a
+    day with several, the last row of the file).
     """
     est = load_estimates() if estimates is None else estimates
     if source is not None:
         est = est[est["source"] == source]
-    s = est["cost_usd_per_btc"].groupby(level=0).last()
-    s = s[s.index <= panel.index.max()] if len(panel) else s
-    return s.reindex(panel.index.union(s.index)).ffill().reindex(panel.index).rename("external")
+    latest = est.groupby(level=0).last()
+    latest["published"] = latest.index
+    days = pd.DatetimeIndex(index)
+    held = latest.reindex(days, method="ffill") if len(latest) else latest.reindex(days)
+    age = (days - pd.DatetimeIndex(held["published"])).days.to_numpy(dtype="float64")
+    cost = held["cost_usd_per_btc"].astype("float64")
+    expired = pd.Series(age > max_age_days, index=days)  # NaN age (no estimate yet): False
+    return pd.DataFrame(
+        {
+            "source": held["source"].where(held["source"].notna(), None),
+            "published": pd.DatetimeIndex(held["published"]),
+            "age_days": age,
+            "latest_usd_per_btc": cost,
+            "cost_usd_per_btc": cost.where(~expired),
+            "expired": expired,
+        },
+        index=days,
+    )
+
+
+def external_model(
+    panel: pd.DataFrame,
+    estimates: pd.DataFrame | None = None,
+    source: str | None = None,
+    max_age_days: int = 90,
+) -> pd.Series:
+    """The latest published estimate on or before each day while it is at most
+    ``max_age_days`` old, else NaN (USD/BTC); see `external_estimates` for its source and age.
+    """
+    frame = external_estimates(panel.index, estimates, source, max_age_days)
+    return frame["cost_usd_per_btc"].astype("float64").rename("external")
 
 
 def hashprice_frame(
     panel: pd.DataFrame, a: CostAssumptions, eff: pd.Series | None = None
 ) -> pd.DataFrame:
-    """Hashprice (subsidy only; fees are not in the bundle), hashcost and breakeven power price."""
+    """Hashprice (reward = subsidy, plus fees with ``include_fees``), hashcost and breakeven
+    power price."""
     eff = fleet_efficiency_for(panel, a) if eff is None else eff
     hp = hashprice_usd_per_th_day(
-        panel["difficulty"], panel["block_subsidy_btc"], panel["close_usd"]
+        panel["difficulty"], block_reward_btc(panel, a), panel["close_usd"]
     )
     hc = hashcost_usd_per_th_day(eff, a.power_price, a.pue)
     return pd.DataFrame(
@@ -311,7 +397,7 @@ def cost_model(
         return all_in_model(panel, a, eff)
     if model == "difficulty_regression":
         return difficulty_regression_model(panel)
-    return external_model(panel)
+    return external_model(panel, max_age_days=a.estimate_max_age_days)
 
 
 def cost_models(

@@ -1,4 +1,10 @@
-"""``costbt cost``: every production-cost model on one day, with the price and the deficit."""
+"""``costbt cost``: every production-cost model on one day, with the price and the deficit.
+
+The external model's estimate is shown dated and aged (source, publication day, age in days), and
+not as a number once older than ``estimate_max_age_days``. Without ``--param include_fees=true``
+the output states the fee bias (`signals.production_cost.FEES_BIAS_NOTE`); with it, fee data must
+be in the download cache (``--cache-dir``), else one line naming the parameter and exit 2.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,20 @@ def parse_params(values: list[str] | None) -> dict[str, str]:
             raise fail(f"--param: '{raw}' is not NAME=VALUE")
         result[name.strip()] = value.strip()
     return result
+
+
+def external_line(estimates, day, max_age_days: int, pc) -> str:
+    """The external model's estimate on ``day``: source, publication day and age, or why none."""
+    info = pc.external_estimates([day], estimates, max_age_days=max_age_days).iloc[0]
+    if info["published"] is None or info["published"] != info["published"]:  # NaT: none yet
+        return f"external: no estimate published by {day.date()}"
+    head = f"{info['source']} {info['published'].date()}, {int(info['age_days'])} days old"
+    if info["expired"]:
+        return f"external: no current estimate (latest: {head} > {max_age_days})"
+    return (
+        f"external: {info['latest_usd_per_btc']:,.0f} USD/BTC, {head} "
+        f"(current for {max_age_days} days after publication)"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -60,6 +80,14 @@ def register(app: typer.Typer) -> None:
         bundle_dir: Annotated[
             Path | None, typer.Option("--bundle-dir", help="Bundled dataset folder.")
         ] = None,
+        cache_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--cache-dir",
+                help="Download cache holding fee data for --param include_fees=true "
+                "(default: data/cache or $COSTBT_CACHE_DIR).",
+            ),
+        ] = None,
     ) -> None:
         """Print each model's cost per BTC on a day, the price, and the deficit (price/cost - 1)."""
         import pandas as pd
@@ -67,6 +95,7 @@ def register(app: typer.Typer) -> None:
 
         from data.panel import load_panel
         from signals import production_cost as pc
+        from signals.fleet_efficiency import efficiency_sources
         from signals.params import ParamError, build
 
         models = tuple(model) if model else pc.MODELS
@@ -78,11 +107,25 @@ def register(app: typer.Typer) -> None:
         except ParamError as exc:
             raise fail(f"--param: {exc}") from None
         day = parse_day("--at", at)
-        panel = load_panel(bundle_dir)
+        if assumptions.include_fees:
+            from data.cache import Cache
+
+            panel = load_panel(bundle_dir, cache_dir=cache_dir, use_cache="extend")
+            if "fees_btc" not in panel.columns or not panel["fees_btc"].notna().any():
+                raise fail(
+                    f"--param include_fees: no fee data in the download cache "
+                    f"{Cache(cache_dir).root} (fetch it with 'costbt data chain --provider "
+                    "coinmetrics --metric FeeTotNtv' or '--provider blockchain_com --chart "
+                    "transaction-fees-usd')"
+                )
+        else:
+            panel = load_panel(bundle_dir)
         est = pc.load_estimates(estimates) if estimates is not None else pc.load_estimates()
         frame = pc.cost_models(panel, assumptions, tuple(m for m in models if m != "external"))
         if "external" in models:
-            frame["external"] = pc.external_model(panel, est)
+            frame["external"] = pc.external_model(
+                panel, est, max_age_days=assumptions.estimate_max_age_days
+            )
         price = panel["close_usd"]
         if day is None:
             core = frame.drop(columns=["external"], errors="ignore")
@@ -98,6 +141,7 @@ def register(app: typer.Typer) -> None:
             )
         p = price.loc[day]
         eff = pc.fleet_efficiency_for(panel, assumptions).loc[day]
+        eff_source = efficiency_sources(panel, assumptions.power_price).loc[day]
         t = Table(title=f"Cost of producing one BTC on {day.date()}", title_justify="left")
         for col in ("model", "cost USD/BTC", "P10", "P90", "price USD", "price/cost", "deficit"):
             t.add_column(col, justify="right" if col != "model" else "left", no_wrap=True)
@@ -118,18 +162,27 @@ def register(app: typer.Typer) -> None:
             )
         out.print(t)
         hp = pc.hashprice_frame(panel, assumptions).loc[day]
+        reward = "subsidy + fees" if assumptions.include_fees else "subsidy only"
         out.print(
             f"assumptions: power {assumptions.power_price:.3f} USD/kWh, fleet efficiency {eff:.1f} J/TH "
-            f"(x{assumptions.efficiency_scale:g}, fleet lag {assumptions.fleet_lag_days} d), PUE {assumptions.pue:g}; "
+            f"({eff_source}; x{assumptions.efficiency_scale:g}, fleet lag {assumptions.fleet_lag_days} d), PUE {assumptions.pue:g}; "
             f"hashprice {hp['hashprice_usd_per_th_day']:.4f} vs hashcost {hp['hashcost_usd_per_th_day']:.4f} USD/TH/day "
-            f"(breakeven power {hp['breakeven_power_usd_kwh']:.3f} USD/kWh, subsidy only)",
+            f"(breakeven power {hp['breakeven_power_usd_kwh']:.3f} USD/kWh, {reward})",
             highlight=False,
         )
-        known = est[est.index <= day]
-        if len(known):
-            last = known.iloc[-1]
+        if "external" in models:
             out.print(
-                f"external estimate in force: {last['source']} ({known.index[-1].date()}): {last['cost_usd_per_btc']:,.0f} USD/BTC",
+                external_line(est, day, assumptions.estimate_max_age_days, pc), highlight=False
+            )
+        if assumptions.include_fees:
+            fees = panel["fees_btc"].get(day)
+            shown = (
+                "unknown (so is every cost that needs it)" if pd.isna(fees) else f"{fees:,.2f} BTC"
+            )
+            out.print(f"fees included: {shown} that day", highlight=False)
+        else:
+            out.print(
+                f"fees: {pc.FEES_BIAS_NOTE} (--param include_fees=true with cached fee data)",
                 highlight=False,
             )
         if draws:

@@ -12,7 +12,7 @@ remain. ``start_time``/``end_time`` are inclusive; ``page_size`` is at most 10,0
 goes to the configured host and the API key is added by us, never copied from a response.
 
 Metrics and their cached columns (named by unit; a metric not listed keeps a snake_case name, e.g.
-``FeeTotNtv`` -> ``fee_tot_ntv``, and is recorded as unitless because its unit is not known here):
+``TxCnt`` -> ``tx_cnt``, and is recorded as unitless because its unit is not known here):
 
 =================  ==================  ====================================================  =========
 metric             column              unit and meaning                                      tier
@@ -23,6 +23,7 @@ metric             column              unit and meaning                         
 ``SplyCur``        ``supply_btc``      BTC in existence at the end of the day                community
 ``PriceUSD``       ``price_usd``       USD per BTC at the end of the day (reference rate)    community
 ``CapMrktCurUSD``  ``market_cap_usd``  USD; supply times price at the end of the day         community
+``FeeTotNtv``      ``fees_btc``        BTC; transaction fees paid to miners that day         community
 ``DiffMean``       ``difficulty``      dimensionless; mean difficulty of the day's blocks    see below
 =================  ==================  ====================================================  =========
 
@@ -121,6 +122,12 @@ KNOWN_METRICS: dict[str, Metric] = {
         Metric("PriceUSD", "price_usd", "USD per BTC", "reference price at the end of the day"),
         Metric(
             "CapMrktCurUSD", "market_cap_usd", "USD", "supply times price at the end of the day"
+        ),
+        Metric(
+            "FeeTotNtv",
+            "fees_btc",
+            "BTC per day",
+            "transaction fees paid to miners that day (the panel's optional fee input)",
         ),
         Metric(
             "DiffMean",

@@ -111,7 +111,57 @@ def test_the_index_is_a_tz_naive_daily_utc_calendar(panel):
 
 def test_every_column_is_snake_case_and_catalogued_with_a_unit(panel):
     cat = column_catalogue().set_index("column")
-    assert list(panel.columns) == list(cat.index)
-    for name in panel.columns:
+    # The bundled panel has exactly the bundled sources' columns; cache-only columns (fees) are
+    # catalogued too, and appear only when the download cache supplies them.
+    assert list(panel.columns) == list(cat.index[cat["bundled"]])
+    assert list(cat.index[~cat["bundled"]]) == ["fees_btc"]
+    for name in cat.index:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name
         assert cat.loc[name, "unit"], name
+
+
+# ----------------------------------------------------------------------------- vintage
+
+CBECI_COLUMNS = [pc for _, pc in SOURCES_BY_NAME["cbeci"].columns]
+
+
+def test_every_source_declares_when_it_was_first_available():
+    for src in PANEL_SOURCES:
+        assert "first available" in src.known_when, src.name  # the reason, also for None
+    assert SOURCES_BY_NAME["cbeci"].first_available == "2019-07-02"  # CBECI's launch
+    assert all(s.first_available is None for s in PANEL_SOURCES if s.name != "cbeci")
+
+
+def test_no_cbeci_value_is_in_a_row_dated_before_its_publication(panel, sources):
+    before = panel.loc[:"2019-07-01", CBECI_COLUMNS]
+    assert before.isna().all().all()
+    assert sources["cbeci"].loc[:"2019-06-30"].notna().any().any()  # the history exists...
+    # ...and the first row holds the value dated the day before (lag 1), as published.
+    assert panel.loc["2019-07-02", "cbeci_twh_yr_at_0_05_usd_kwh"] == pytest.approx(
+        sources["cbeci"].loc["2019-07-01", "twh_yr_at_0_05_usd_kwh"]
+    )
+
+
+def test_withholding_follows_the_declared_day_only(sources):
+    later = tuple(
+        dataclasses.replace(s, first_available="2020-01-01") if s.name == "cbeci" else s
+        for s in PANEL_SOURCES
+    )
+    panel = build_panel(sources, later)
+    assert panel.loc[:"2019-12-31", CBECI_COLUMNS].isna().all().all()
+    assert panel.loc["2020-01-01", CBECI_COLUMNS].notna().all()
+    undated = tuple(
+        dataclasses.replace(s, first_available=None) if s.name == "cbeci" else s
+        for s in PANEL_SOURCES
+    )
+    assert build_panel(sources, undated).loc["2015-01-01", CBECI_COLUMNS].notna().all()
+
+
+def test_a_first_available_day_must_be_a_day():
+    with pytest.raises(ValueError, match="first_available"):
+        dataclasses.replace(SOURCES_BY_NAME["cbeci"], first_available="2019-07-02 12:00")
+
+
+@pytest.mark.parametrize("t", ["2019-07-01", "2019-07-02", "2019-07-03"])
+def test_the_contract_holds_around_cbeci_publication(sources, panel, t):
+    assert rows_up_to_t_unchanged(panel, PANEL_SOURCES, sources, pd.Timestamp(t))

@@ -162,7 +162,24 @@ def test_an_external_estimate_is_held_from_its_date_to_the_next(panel):
     ext = pc.external_model(panel)
     assert pd.isna(ext.loc["2025-11-19"])
     assert (ext.loc["2025-11-20":"2026-02-04"] == 94_000).all()
-    assert (ext.loc["2026-02-05":] == 87_000).all()
+    assert (ext.loc["2026-02-05":"2026-05-06"] == 87_000).all()  # up to 90 days old
+
+
+def test_an_external_estimate_expires_after_its_maximum_age(panel):
+    ext = pc.external_model(panel)
+    assert ext.loc["2026-05-07":].isna().all()  # Checkonchain's 2026-02-05 estimate, 91 days on
+    longer = pc.cost_models(panel, pc.CostAssumptions(estimate_max_age_days=180), ("external",))
+    assert longer.loc["2026-06-01", "external"] == 87_000
+    assert pd.isna(longer.loc["2026-08-05", "external"])  # 181 days
+
+
+def test_an_external_estimate_carries_its_source_publication_day_and_age(panel):
+    info = pc.external_estimates(panel.index).loc["2026-02-04"]
+    assert info["source"] == "JPMorgan" and info["published"] == pd.Timestamp("2025-11-20")
+    assert info["age_days"] == 76 and info["cost_usd_per_btc"] == 94_000 and not info["expired"]
+    later = pc.external_estimates(panel.index).loc["2026-06-01"]
+    assert later["source"] == "Checkonchain" and later["age_days"] == 116 and later["expired"]
+    assert pd.isna(later["cost_usd_per_btc"]) and later["latest_usd_per_btc"] == 87_000
 
 
 def test_the_cost_band_is_ordered_and_reproducible(panel):
@@ -285,9 +302,32 @@ def test_costbt_cost_at_2025_11_20_prints_every_model():
     )
 
 
+def test_costbt_cost_dates_and_ages_the_external_estimate():
+    from backtest.cli import app
+
+    result = CliRunner().invoke(app, ["cost", "--at", "2026-02-04", "--draws", "0"])
+    assert result.exit_code == 0, result.output
+    assert "external: 94,000 USD/BTC, JPMorgan 2025-11-20, 76 days old" in result.output
+
+
+def test_costbt_cost_says_an_expired_estimate_is_not_current():
+    from backtest.cli import app
+
+    result = CliRunner().invoke(
+        app, ["cost", "--at", "2026-06-01", "--model", "external", "--draws", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # the line may wrap
+    assert (
+        "external: no current estimate (latest: Checkonchain 2026-02-05, 116 days old > 90)" in text
+    )
+    assert "87,000" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--param", "estimate_max_age_days=0"], "estimate_max_age_days"),
         (["--param", "power_price=0.5"], "power_price"),
         (["--param", "nope=1"], "unknown parameter 'nope'"),
         (["--param", "power_price"], "NAME=VALUE"),

@@ -48,6 +48,7 @@ FORMAT_FIXTURE_PAGE = {
             "PriceUSD": "63800.5",
             "CapMrktCurUSD": "1256000000000.75",
             "FeeTotNtv": "37.5",
+            "TxCnt": "612345",
         },
         {
             "asset": "btc",
@@ -185,7 +186,16 @@ def test_full_download_in_pages_equals_the_bundled_real_series_row_for_row(serve
 def test_metrics_are_stored_in_columns_named_by_unit():
     frame, token = cm.parse_asset_metrics(
         FORMAT_FIXTURE_PAGE,
-        ["HashRate", "BlkCnt", "IssTotNtv", "SplyCur", "PriceUSD", "CapMrktCurUSD", "FeeTotNtv"],
+        [
+            "HashRate",
+            "BlkCnt",
+            "IssTotNtv",
+            "SplyCur",
+            "PriceUSD",
+            "CapMrktCurUSD",
+            "FeeTotNtv",
+            "TxCnt",
+        ],
     )
     assert list(frame.columns) == [
         "hashrate_ths",
@@ -194,13 +204,15 @@ def test_metrics_are_stored_in_columns_named_by_unit():
         "supply_btc",
         "price_usd",
         "market_cap_usd",
-        "fee_tot_ntv",
+        "fees_btc",
+        "tx_cnt",
     ]
     assert token == "0.MjAyNC0wNC0yMQ"
     assert frame.index.equals(pd.DatetimeIndex(["2024-04-19", "2024-04-20"], name="time"))
     assert frame.loc["2024-04-19", "hashrate_ths"] == 612345678.25
     assert np.isnan(frame.loc["2024-04-20", "hashrate_ths"])  # null: no data that day
-    assert np.isnan(frame.loc["2024-04-20", "fee_tot_ntv"])  # absent: not supported
+    assert frame.loc["2024-04-19", "fees_btc"] == 37.5
+    assert np.isnan(frame.loc["2024-04-20", "tx_cnt"])  # absent: not supported
     assert frame.loc["2024-04-20", "blocks"] == 144.0
     assert set(cm.COMMUNITY_METRICS) == {
         "HashRate",
@@ -209,8 +221,10 @@ def test_metrics_are_stored_in_columns_named_by_unit():
         "SplyCur",
         "PriceUSD",
         "CapMrktCurUSD",
+        "FeeTotNtv",
     }
-    assert cm.metric("FeeTotNtv").unit == "unitless"
+    assert cm.metric("FeeTotNtv").unit == "BTC per day"
+    assert cm.metric("TxCnt").unit == "unitless"
     assert cm.snake_case("CapMVRVCur") == "cap_mvrv_cur"
     with pytest.raises(ValueError, match="share column 'difficulty'"):
         cm.resolve_metrics(["DiffMean", "Difficulty"])
