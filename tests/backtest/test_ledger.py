@@ -19,6 +19,7 @@ import typer
 from typer.testing import CliRunner
 
 from backtest import ledger, tuning
+from backtest.commands.ledger_cmd import register as register_ledger
 from backtest.commands.tune_cmd import register as register_tune
 from backtest.grid import parse_axis
 from backtest.sweep import STATE, SweepError, SweepSpec, run_sweep
@@ -374,3 +375,86 @@ def test_a_ledger_of_the_old_format_is_refused_untouched_not_migrated():
         ledger.trials("below_cost", "0123456789abcdef")
     assert str(path) in info.value.message
     assert path.read_text() == old
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _sweeps(panel, tmp_path) -> None:
+    run_sweep(panel, _spec(), tmp_path / "a")
+    run_sweep(_overlaid(panel), _spec(n_entry=2), tmp_path / "b")
+    ledger.record("below_cost", "walkforward", 30, ledger.data_ref(panel))
+
+
+def _lines(output: str) -> list[str]:
+    return [" ".join(line.split()) for line in output.splitlines() if line.strip()]
+
+
+def test_the_ledger_command_lists_counts_by_strategy_data_and_kind(panel, tmp_path):
+    _sweeps(panel, tmp_path)
+    app = _app(register_ledger)
+    r = runner.invoke(app, ["ledger"])
+    assert r.exit_code == 0, r.output
+    key = ledger.data_key(panel)
+    rows = [line for line in _lines(r.output) if key in line]
+    assert any("sweep │ 1 │ 10 │" in line for line in rows), r.output
+    assert any("walkforward │ 1 │ 30 │" in line for line in rows), r.output
+    assert any("total (N) │ │ 40 │" in line for line in rows), r.output
+    assert any("+cache" in line and "total (N) │ │ 4 │" in line for line in _lines(r.output))
+    r = runner.invoke(app, ["ledger", "--data", key])
+    assert "+cache" not in r.output and "40" in r.output
+
+
+def test_reset_without_yes_exits_2_saying_what_it_would_clear(panel, tmp_path):
+    _sweeps(panel, tmp_path)
+    before = ledger.ledger_path().read_bytes()
+    r = runner.invoke(_app(register_ledger), ["ledger", "reset", "--strategy", "below_cost"])
+    assert r.exit_code == 2
+    (line,) = _lines(r.output)
+    assert "would clear 44 configurations" in line and "--yes" in line
+    assert ledger.ledger_path().read_bytes() == before
+
+
+def test_reset_with_yes_stops_the_counts_keeps_the_entries_and_is_recorded(panel, tmp_path):
+    _sweeps(panel, tmp_path)
+    key = ledger.data_key(panel)
+    app = _app(register_ledger)
+    r = runner.invoke(app, ["ledger", "reset", "--strategy", "below_cost", "--data", key, "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "40 configurations in 2 entries no longer count" in " ".join(r.output.split())
+    assert ledger.trials("below_cost", key) == 0
+    kept = [e for e in ledger.entries() if e["kind"] != "reset"]
+    assert len(kept) == 3 and sum("reset_at" in e for e in kept) == 2  # the +cache one counts
+    (reset,) = ledger.resets()
+    assert (reset["strategy"], reset["data"], reset["cleared"]) == ("below_cost", key, 40)
+    assert reset["by"]["pid"] > 0 and reset["by"]["user"]
+    assert "40 configurations cleared" in runner.invoke(app, ["ledger"]).output
+    run_sweep(panel, _spec(), tmp_path / "a", resume=True)  # evaluated before the reset
+    assert ledger.trials("below_cost", key) == 0
+    run_sweep(panel, _spec(), tmp_path / "c")
+    assert ledger.trials("below_cost", key) == 10
+
+
+def test_a_study_continued_after_a_reset_counts_only_its_new_trials(panel, tmp_path):
+    key = ledger.data_key(panel)
+    _study(panel, tmp_path, 3)
+    ledger.reset("below_cost")
+    assert ledger.trials("below_cost", key) == 0
+    _study(panel, tmp_path, 2)
+    assert ledger.trials("below_cost", key) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--strategy", "nosuch", "--yes"], "--strategy"),
+        (["--strategy", "below_cost", "--data", "0000000000000000", "--yes"], "--data"),
+    ],
+)
+def test_reset_of_nothing_exits_2_naming_the_flag(panel, tmp_path, args, flag):
+    run_sweep(panel, _spec(), tmp_path)
+    r = runner.invoke(_app(register_ledger), ["ledger", "reset", *args])
+    assert r.exit_code == 2
+    (line,) = _lines(r.output)
+    assert flag in line
+    assert ledger.resets() == []
