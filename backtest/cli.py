@@ -366,6 +366,7 @@ _register_provider_commands()
 from backtest.commands import backtest_cmd as _backtest_command  # noqa: E402
 from backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
 from backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
+from backtest.commands import ledger_cmd as _ledger_command  # noqa: E402
 from backtest.commands import signals_status as _signals_command  # noqa: E402
 from backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
 from backtest.commands import tune_cmd as _tune_command  # noqa: E402
@@ -378,6 +379,7 @@ _sweep_command.register(app)
 _episodes_command.register(app)
 _tune_command.register(app)
 _walkforward_command.register(app)
+_ledger_command.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -9,14 +9,17 @@ and the chunks done, with ``status`` "partial" until the end: an interrupted swe
 completed chunks, and ``resume=True`` finishes only the rest (refusing a different grid). At the end
 the chunks are joined into ``results.parquet`` and ``results.csv`` (every parameter and metric for
 every combination), the top N and a random sample are re-run through vectorbt
-(`backtest.fast.verify_against_vectorbt`, 1e-9 relative), and the number of combinations is
-recorded in the trial ledger for the strategy.
+(`backtest.fast.verify_against_vectorbt`, 1e-9 relative). The combinations of the chunks done are
+counted in the trial ledger (`backtest.ledger`) after each chunk, under the sweep's identity
+(``ledger_id`` in the state, kept by a resume): resuming adds only the chunks it evaluates.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,8 +142,13 @@ def run_sweep(
     *,
     resume: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
+    record: bool = True,
 ) -> pd.DataFrame:
-    """Evaluate every combination; see the module docstring. Returns params + metrics."""
+    """Evaluate every combination; see the module docstring. Returns params + metrics.
+
+    ``record``: count the evaluated combinations in `backtest.ledger` (kind ``sweep``, keyed by
+    the panel's data), after each chunk.
+    """
     out.mkdir(parents=True, exist_ok=True)
     chunks_dir = out / "chunks"
     chunks_dir.mkdir(exist_ok=True)
@@ -158,7 +166,12 @@ def run_sweep(
         state = json.loads(state_path.read_text(encoding="utf-8"))
         if state.get("digest") != spec.digest:
             raise SweepError(f"--resume: the grid differs from the interrupted sweep in {out}")
+        if state.get("data") not in (None, _data_key(panel)):
+            raise SweepError(f"--resume: the data differs from the interrupted sweep's in {out}")
         done = set(state.get("done", []))
+        if record and "ledger_id" not in state:  # a state from before the per-data ledger
+            state["ledger_id"] = uuid.uuid4().hex
+            _write_json(state_path, state)
     else:
         for old_chunk in chunks_dir.glob("chunk_*.parquet"):
             old_chunk.unlink()
@@ -169,8 +182,27 @@ def run_sweep(
             "chunks": n_chunks,
             "done": [],
             "status": "partial",
+            "ledger_id": uuid.uuid4().hex,  # this sweep's identity in the ledger
+            "data": _data_key(panel),
         }
         _write_json(state_path, state)
+    tracked = None
+    if record:
+        from backtest import ledger
+
+        tracked = ledger.start_sweep(
+            state["ledger_id"],
+            state_path,
+            done_combinations(state),
+            strategy=spec.strategy,
+            data=ledger.data_ref(panel),
+            details={
+                "out": str(out.resolve()),
+                "combinations": spec.size,
+                "grid": spec.as_dict()["axes"],
+                "fixed": spec.fixed,
+            },
+        )
     for c in range(n_chunks):
         a, b = c * spec.chunk_size, min((c + 1) * spec.chunk_size, spec.size)
         if c in done:
@@ -184,6 +216,8 @@ def run_sweep(
         done.add(c)
         state["done"] = sorted(done)
         _write_json(state_path, state)
+        if tracked is not None:
+            tracked.update(done_combinations(state))
         if on_chunk:
             on_chunk(c, b - a)
     results = pd.concat(
@@ -195,7 +229,22 @@ def run_sweep(
     tmp.replace(out / "results.csv")
     state["status"] = "complete"
     _write_json(state_path, state)
+    if tracked is not None:
+        tracked.finish(done_combinations(state))
     return results
+
+
+def _data_key(panel: pd.DataFrame) -> str:
+    from backtest.ledger import data_key
+
+    return data_key(panel)
+
+
+def done_combinations(state: dict) -> int:
+    """The combinations in the chunks a sweep state marks done (what the ledger counts)."""
+    size = math.prod(len(v) for v in state["spec"]["axes"].values())
+    chunk = int(state["spec"]["chunk_size"])
+    return sum(max(0, min((c + 1) * chunk, size) - c * chunk) for c in set(state["done"]))
 
 
 def verify(

@@ -141,8 +141,8 @@ class Objective:
 
     Picklable (worker processes receive it; the evaluator and its caches are rebuilt in each
     process). ``period`` is the traded span (signals use the whole panel: see
-    `backtest.evaluator`). ``run`` tags each trial with the run that made it, so the ledger counts
-    only this run's trials even when others share the study. Everything is stored in ONE user
+    `backtest.evaluator`). ``run`` tags each trial with the run that made it, so a run's result
+    counts only its own trials even when others share the study. Everything is stored in ONE user
     attribute, ``trial`` = {run, worker, feasible, metrics: {...}} (or ``error``), read with
     `trial_metrics` / `trial_tags`: every attribute is a storage write, and a journal or database
     write costs more than the backtest itself.
@@ -431,7 +431,8 @@ def run_study(
     ``jobs > 1``: this process and ``jobs - 1`` spawned worker processes share the study's
     storage, seeded ``seed + i`` (this process: ``seed``), and exactly ``n_trials`` trials between
     them (`Tickets`); ``poll(study)`` is then called a few times a second (progress). ``callbacks`` go to ``study.optimize`` (one worker only).
-    The completed trials of this run are recorded in `backtest.ledger` (kind ``tune``).
+    ``record``: the study's entry in `backtest.ledger` (kind ``tune``) is SET to its COMPLETE
+    trials before any trial and at the end; a killed run is reconciled at the next read.
     """
     if objective not in OBJECTIVES:
         raise TuningError(f"unknown objective '{objective}' (one of {', '.join(OBJECTIVES)})")
@@ -474,6 +475,15 @@ def run_study(
         n_trials = max(0, total - before)
     elif n_trials is None:
         n_trials = 100
+    tracked = None
+    if record:  # the study's ledger entry, SET to its COMPLETE trials, owned by this process
+        from backtest import ledger
+
+        details = {"objective": objective, "searched": list(names)}
+        data = ledger.data_ref(panel)
+        tracked = ledger.start_study(
+            study, strategy=strategy, storage=spec, data=data, details=details
+        )
     if on_start is not None:
         on_start(RunPlan(study, before, stale, n_trials, total))
     run = uuid.uuid4().hex
@@ -537,22 +547,8 @@ def run_study(
         if bad:
             raise RuntimeError(f"{len(bad)} tuning worker(s) ended with exit code(s) {bad}")
     completed, failed = _count(study, run)
-    if record and completed:
-        from backtest import ledger
-
-        ledger.record(
-            strategy,
-            "tune",
-            completed,
-            {
-                "study": study_name,
-                "storage": spec if "://" not in spec else spec.split("://", 1)[0] + "://...",
-                "objective": objective,
-                "searched": list(names),
-                "failed": failed,
-            },
-            cache_dir,
-        )
+    if tracked is not None:
+        tracked.finish()  # SET to the study's COMPLETE trials again
     return StudyResult(study, run, completed, failed, spec, stale, before, n_trials)
 
 

@@ -63,7 +63,6 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -346,6 +345,7 @@ class WalkForwardResult:
     trials: int
     skipped: list[tuple[Window, str]] = field(default_factory=list)
     init_cash: float = 10_000.0
+    ledger_id: str | None = None  # this run's entry in backtest.ledger (None: not recorded)
 
     def param_names(self) -> list[str]:
         """The chosen parameters' names: searched first, then fixed (each once)."""
@@ -480,7 +480,6 @@ def run_walkforward(
     fixed: dict | None = None,
     start=None,
     end=None,
-    cache_dir: str | Path | None = None,
     record: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
     callbacks: Sequence[Callable] = (),
@@ -491,9 +490,10 @@ def run_walkforward(
     ``panel`` is the whole point-in-time panel (signals use its full history); ``start``/``end``
     limit the days the windows cover. ``progress(windows_done, windows_total, message)`` is
     called when each window starts and ends; ``callbacks`` go to every study's ``optimize`` (one
-    call per finished trial). The total of completed trials is recorded in `backtest.ledger`
-    (kind ``walkforward``) when ``record``. Raises `backtest.tuning.TuningError` or
-    `WalkForwardError` on bad settings before any trial.
+    call per finished trial). When ``record``, the run is an entry of `backtest.ledger` (kind
+    ``walkforward``): its completed trials are counted as they finish (a killed run keeps them),
+    and at the end its stitched out-of-sample Sharpe ratio and days are recorded. Raises
+    `backtest.tuning.TuningError` or `WalkForwardError` on bad settings before any trial.
     """
     import optuna
 
@@ -533,6 +533,15 @@ def run_walkforward(
     close = panel["close_usd"].dropna()
     bh_all = (close / close.shift(1) - 1.0).reindex(panel.index).fillna(0.0)
     run = uuid.uuid4().hex
+    tracked = None
+    if record:  # counts every completed trial at once (a counter file), the entry at the end
+        from backtest import ledger
+
+        details = {"objective": objective, "windows": len(windows), "searched": list(names)}
+        tracked = ledger.start_walkforward(
+            strategy=strategy, data=ledger.data_ref(panel), details=details
+        )
+        callbacks = [tracked, *callbacks]
     total = len(windows)
     results: list[WindowResult] = []
     pieces: list[pd.Series] = []
@@ -616,21 +625,12 @@ def run_walkforward(
         "start": None if first is None else _day(first),
         "end": None if last is None else _day(last),
     }
-    if record and trials:
-        from backtest import ledger
-
-        ledger.record(
-            strategy,
-            "walkforward",
-            trials,
-            {
-                "objective": objective,
-                "windows": len(results),
-                "searched": list(names),
-                "failed": sum(r.failed for r in results),
-                **{k: settings[k] for k in ("train", "test", "embargo", "anchored", "by_halving")},
-            },
-            cache_dir,
+    if tracked is not None:
+        tracked.finish(
+            m.sharpe(oos_returns) if len(oos_returns) > 1 else None,
+            len(oos_returns),
+            failed=sum(r.failed for r in results),
+            **{k: settings[k] for k in ("train", "test", "embargo", "anchored", "by_halving")},
         )
     return WalkForwardResult(
         strategy=strategy,
@@ -643,6 +643,7 @@ def run_walkforward(
         trials=trials,
         skipped=skipped,
         init_cash=init_cash,
+        ledger_id=None if tracked is None else tracked.id,
     )
 
 

@@ -1,4 +1,5 @@
-"""Suite-wide setup: headless matplotlib, no font-fallback log noise, xdist scheduling.
+"""Suite-wide setup: headless matplotlib, no font-fallback log noise, a throw-away trial ledger
+(``$COSTBT_HOME``) per test, xdist scheduling.
 
 Scheduling (`make test` runs ``-n 2 --dist loadgroup``): each test file runs whole on one worker,
 so its module-scoped fixtures are built once, and each group of files in `WORKER_GROUPS` runs
@@ -28,6 +29,22 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 # "findfont: Font family 'Arial' not found" is logged (not warned) for every chart drawn.
 logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _costbt_home_for_the_session(tmp_path_factory):
+    """The trial ledger of module- and session-scoped fixtures: never the user's real one."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COSTBT_HOME", str(tmp_path_factory.mktemp("costbt-home-session")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def costbt_home(tmp_path_factory, monkeypatch):
+    """``$COSTBT_HOME`` (the trial ledger's folder) for one test, inherited by its subprocesses."""
+    home = tmp_path_factory.mktemp("costbt-home")
+    monkeypatch.setenv("COSTBT_HOME", str(home))
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -187,13 +187,6 @@ def register(app: typer.Typer) -> None:
             verified = verify(panel, results, spec, metric, min(top, len(results)), sample, seed)
         except AssertionError as exc:
             raise fail(f"verification against vectorbt FAILED: {str(exc)[:2000]}", code=1) from None
-        entry = ledger.record(
-            strategy,
-            "sweep",
-            n,
-            {"out": str(out_dir), "grid": spec.as_dict()["axes"], "fixed": fixed, "metric": metric},
-            cache_dir,
-        )
         best = results.sort_values(metric, ascending=False, na_position="last").head(top)
         t = Table(title=f"Top {len(best)} of {n:,} by {metric}", title_justify="left")
         cols = [*names, "sharpe", "cagr", "total_return", "max_drawdown", "trades"]
@@ -214,13 +207,15 @@ def register(app: typer.Typer) -> None:
                 "evaluated by the vectorbt engine itself (no separate verification needed)",
                 highlight=False,
             )
+        data = ledger.data_ref(panel)  # run_sweep counted the combinations under this key
+        tried = ledger.trials(strategy, data.key)
         out.print(
-            f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {ledger.trials(strategy, cache_dir):,} configurations tried for {strategy} so far",
+            f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {tried:,} configurations tried for {strategy} on data {data.label} ({data.key}) so far",
             highlight=False,
         )
         from backtest.sweep import deflated_best
 
-        deflated = deflated_best(panel, results, spec, metric, ledger.trials(strategy, cache_dir))
+        deflated = deflated_best(panel, results, spec, metric, tried)
         out.print(
             f"deflated Sharpe ratio of the best: {deflated['dsr']:.3f} (Sharpe {deflated['sharpe_annual']:.2f}, "
             f"N = {deflated['n_trials']:,} configurations in the ledger): the probability that its true "
@@ -255,8 +250,8 @@ def register(app: typer.Typer) -> None:
             title=title or f"costbt sweep: {strategy}",
             provenance={
                 "combinations": n,
-                "ledger_trials": ledger.trials(strategy, cache_dir),
-                "recorded_at": entry["recorded_at"],
+                "ledger_trials": tried,
+                "ledger_data": f"{data.label} ({data.key})",
             },
         )
         out.print(f"page: {page.resolve()}", highlight=False)

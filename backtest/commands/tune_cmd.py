@@ -261,9 +261,11 @@ def register(app: typer.Typer) -> None:
                     cells.append("-" if v is None else f"{v:.4g}")
                 t.add_row(*cells)
             out.print(t)
-        tried = ledger.trials(strategy, cache_dir)
+        data = ledger.data_ref(panel)
+        tried = ledger.trials(strategy, data.key)
         out.print(
-            f"ledger: {tried:,} configurations tried for {strategy} so far",
+            f"ledger: {tried:,} configurations tried for {strategy} on data {data.label} "
+            f"({data.key}) so far",
             highlight=False,
         )
         if report is not None:

@@ -302,7 +302,6 @@ def register(app: typer.Typer) -> None:
                     fixed=fixed,
                     start=first,
                     end=last,
-                    cache_dir=cache_dir,
                     progress=on_window,
                     callbacks=(on_trial,),
                     min_train_days=min_train_days,
@@ -310,13 +309,20 @@ def register(app: typer.Typer) -> None:
         except (tuning.TuningError, wf.WalkForwardError) as exc:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
-            raise fail("interrupted: nothing recorded", code=130) from None
+            raise fail(
+                "interrupted: the completed trials are counted in the ledger, no out-of-sample "
+                "record",
+                code=130,
+            ) from None
 
         _print_result(result)
-        total = ledger.trials(strategy, cache_dir)
+        data = ledger.data_ref(panel)
+        total = ledger.trials(strategy, data.key)
+        runs = len(ledger.walkforward_runs(strategy, data.key))
         out.print(
             f"ledger: {result.trials:,} trials recorded (kind walkforward); {total:,} "
-            f"configurations tried for {strategy} so far",
+            f"configurations tried for {strategy} on data {data.label} ({data.key}) so far, "
+            f"{runs:,} finished walk-forward run(s)",
             highlight=False,
         )
         if report is not None:

@@ -134,7 +134,7 @@ def test_an_interrupted_sweep_keeps_its_chunks_and_resumes(panel, tmp_path):
     pd.testing.assert_frame_equal(resumed, fresh)
 
 
-def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(tmp_path):
+def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(panel, tmp_path):
     out, cache = tmp_path / "sweep", tmp_path / "cache"
     args = [
         "sweep",
@@ -150,9 +150,13 @@ def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(tmp_path):
     r = runner.invoke(app, [*args, "--out", str(out), "--cache-dir", str(cache)])
     assert r.exit_code == 0, r.output
     assert "verified 3 combinations against vectorbt" in r.output
-    assert ledger.trials("below_cost", cache) == 4
+    key = ledger.data_key(panel)  # the command's panel: the bundle, no cached downloads
+    assert ledger.trials("below_cost", key) == 4
+    assert "ledger: 4 configurations tried for below_cost on data bundle" in " ".join(
+        r.output.split()
+    )
     runner.invoke(app, [*args, "--out", str(tmp_path / "again"), "--cache-dir", str(cache)])
-    assert ledger.trials("below_cost", cache) == 8
+    assert ledger.trials("below_cost", key) == 8
 
 
 def test_a_verification_difference_fails_loudly(tmp_path, monkeypatch):

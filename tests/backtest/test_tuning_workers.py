@@ -23,7 +23,7 @@ import typer
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from backtest import tuning
+from backtest import ledger, tuning
 from backtest.commands.tune_cmd import register
 from backtest.tuning_storage import OWNER_ATTR, STALE_ATTR
 from tests.servers.postgres import LocalPostgres, PostgresUnavailable
@@ -188,7 +188,7 @@ def test_two_workers_finish_exactly_the_requested_trials(store):
     assert {tuning.trial_tags(t)["worker"] for t in trials} == owners
 
 
-def test_two_processes_started_together_on_one_study_sum_exactly(store):
+def test_two_processes_started_together_on_one_study_sum_exactly(store, bundled_panel):
     procs = [_tune(store, "--n-trials", "10") for _ in range(2)]
     results = [_finish(p) for p in procs]
     for code, text in results:
@@ -205,9 +205,12 @@ def test_two_processes_started_together_on_one_study_sum_exactly(store):
         per_process[pid] = per_process.get(pid, 0) + 1
     assert sorted(per_process) == sorted(p.pid for p in procs)
     assert sorted(per_process.values()) == [10, 10]
+    (entry,) = ledger.entries()  # one study, one entry: both runs agreed on its identity
+    assert entry["owners"] == [] and entry["configurations"] == 20
+    assert ledger.trials("below_cost", ledger.data_key(bundled_panel)) == 20
 
 
-def test_a_killed_run_leaves_the_study_usable_and_a_rerun_completes_it(store):
+def test_a_killed_run_leaves_the_study_usable_and_a_rerun_completes_it(store, bundled_panel):
     running = _kill_mid_trial(store, 4)
     study = store.study()
     trials = study.get_trials(deepcopy=False)
@@ -228,6 +231,8 @@ def test_a_killed_run_leaves_the_study_usable_and_a_rerun_completes_it(store):
     assert all("was gone" in t.system_attrs[STALE_ATTR] for t in failed)
     _assert_clean_numbers(trials)
     _assert_best_trial_works(store.study())
+    complete = sum(1 for t in trials if t.state == TrialState.COMPLETE)
+    assert ledger.trials("below_cost", ledger.data_key(bundled_panel)) == complete
 
 
 # ----------------------------------------------------------------------------- --total

@@ -33,7 +33,9 @@ def ledger_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(panel, ledger_dir) -> wf.WalkForwardResult:
-    return wf.run_walkforward(panel, **SMALL, cache_dir=ledger_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COSTBT_HOME", str(ledger_dir))
+        return wf.run_walkforward(panel, **SMALL)
 
 
 def _app() -> typer.Typer:
@@ -339,12 +341,17 @@ def test_a_window_without_a_feasible_trial_holds_cash(panel):
     assert only.oos_metrics["trades"] == 0 and only.oos_metrics["total_return"] == 0.0
 
 
-def test_the_ledger_records_the_completed_trials(result, ledger_dir):
-    entry = ledger.entries(ledger_dir)[-1]
-    assert entry["kind"] == "walkforward"
+def test_the_ledger_records_the_completed_trials(result, ledger_dir, panel, monkeypatch):
+    monkeypatch.setenv("COSTBT_HOME", str(ledger_dir))
+    (entry,) = ledger.entries()
+    assert entry["kind"] == "walkforward" and entry["id"] == result.ledger_id
     assert entry["configurations"] == result.trials == 4 * 15
-    assert entry["windows"] == 4
-    assert ledger.trials("below_cost", ledger_dir) == 60
+    assert entry["windows"] == 4 and entry["status"] == "done"
+    assert entry["oos_sharpe"] == pytest.approx(result.summary()["oos_sharpe"])
+    assert entry["oos_days"] == result.summary()["days"]
+    assert ledger.trials("below_cost", ledger.data_key(panel)) == 60
+    (run,) = ledger.walkforward_runs("below_cost", ledger.data_key(panel))
+    assert (run["id"], run["trials"], run["oos_days"]) == (result.ledger_id, 60, entry["oos_days"])
 
 
 def test_settings_record_every_option(result):
@@ -370,7 +377,9 @@ def test_the_command_prints_the_windows_and_the_summary(tmp_path):
     assert "against buy-and-hold on the same days" in r.output
     assert "walk-forward efficiency" in r.output
     assert "ledger: 4 trials recorded" in r.output
-    assert ledger.trials("below_cost", tmp_path) == 4
+    from data import load_panel
+
+    assert ledger.trials("below_cost", ledger.data_key(load_panel())) == 4
 
 
 def test_the_command_says_train_and_test_are_ignored_by_halving(tmp_path):
@@ -389,7 +398,7 @@ def test_a_report_folder_that_cannot_be_created_exits_2_before_any_work(tmp_path
     r = runner.invoke(_app(), [*args, "--cache-dir", str(tmp_path)])
     assert r.exit_code == 2, r.output
     assert "--report" in r.output
-    assert not (tmp_path / "ledger.json").exists()  # failed before any work
+    assert not ledger.ledger_path().exists()  # failed before any work
 
 
 def test_the_report_flag_writes_the_report(tmp_path):
@@ -421,4 +430,4 @@ def test_bad_input_exits_2_naming_the_flag(tmp_path, args, flag):
     r = runner.invoke(_app(), ["walkforward", *args, "--cache-dir", str(tmp_path)])
     assert r.exit_code == 2, r.output
     assert flag in r.output
-    assert not (tmp_path / "ledger.json").exists()
+    assert not ledger.ledger_path().exists()
