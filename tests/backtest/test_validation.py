@@ -228,3 +228,18 @@ def test_volatility_matching_leaves_a_flat_model_unscaled() -> None:
     bench = pd.Series(np.random.default_rng(0).normal(0.0, 0.03, 50))
     scaled = v.volatility_matched(pd.DataFrame({"flat": np.zeros(50)}), bench)
     assert scaled["flat"].isna().all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sr=st.floats(-0.1, 0.3),
+    b=st.floats(-0.1, 0.2),
+    db=st.floats(0.001, 0.1),
+    var=st.floats(0.0, 0.01),
+    n=st.integers(1, 10_000),
+)
+def test_the_dsr_against_a_benchmark_falls_as_the_benchmark_rises(sr, b, db, var, n) -> None:
+    args = (sr, var, n, 1500, -0.5, 8.0)
+    low, high = (v.deflated_sharpe_ratio(*args, sr_benchmark=x) for x in (b, b + db))
+    assert high <= low
+    assert low <= v.probabilistic_sharpe_ratio(sr, b, 1500, -0.5, 8.0) + 1e-12  # SR0 >= 0
