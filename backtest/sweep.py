@@ -271,31 +271,130 @@ def verify(
     return [int(p) for p in picks]
 
 
-def deflated_best(
-    panel: pd.DataFrame, results: pd.DataFrame, spec: SweepSpec, metric: str, n_trials: int
-) -> dict:
-    """Deflated Sharpe ratio of the best combination by ``metric`` (Bailey & Lopez de Prado).
+def sweep_candidates(
+    panel: pd.DataFrame, ranked: pd.DataFrame, names: list[str], cap: int
+) -> tuple[pd.DataFrame | None, str]:
+    """(Daily returns of the sweep's combinations for PBO and SPA, how they were chosen).
 
-    SR, T, skew and raw kurtosis come from the best combination's daily returns (re-run on the
-    engine); V is the variance of the per-day Sharpe ratios across this sweep's combinations; N is
-    ``n_trials`` (the ledger's count for the strategy, every configuration ever tried).
+    Every combination with a finite objective up to ``cap``, above it every k-th in objective
+    rank from the best (`backtest.overfitting.sample_ranked`), on the ``below_cost`` evaluator
+    (`backtest.evaluator.Evaluator`, about a millisecond each). None when a combination leaves
+    the evaluator's fast path (price stops and the like would take the engine, 0.1-1 s each).
     """
-    from backtest import validation
+    from backtest.evaluator import Evaluator
+    from backtest.overfitting import sample_ranked
 
-    best = results.sort_values(metric, ascending=False, na_position="last").iloc[0]
+    picks = sample_ranked(len(ranked), cap)
+    evaluator = Evaluator(panel)
+    rows = [
+        {
+            k: (v.item() if isinstance(v, np.generic) else v)
+            for k, v in ranked.iloc[i][names].items()
+        }
+        for i in picks
+    ]
+    if not all(evaluator.fast_path(evaluator.row(r)) for r in rows):
+        return None, "not computed: the combinations leave the evaluator's fast path"
+    matrix = pd.concat(
+        [
+            evaluator.returns(r).rename(int(ranked.index[i]))
+            for i, r in zip(picks, rows, strict=True)
+        ],
+        axis=1,
+    )
+    how = (
+        f"all {len(ranked):,} combinations with a defined objective"
+        if len(picks) == len(ranked)
+        else f"{len(picks):,} of the {len(ranked):,} combinations with a defined objective (one "
+        f"in every {-(-len(ranked) // cap)} by rank, from the best)"
+    )
+    return matrix, how
+
+
+def deflated_best(
+    panel: pd.DataFrame,
+    results: pd.DataFrame,
+    spec: SweepSpec,
+    metric: str,
+    n_trials: int,
+    *,
+    max_candidates: int = 500,
+    n_boot: int = 1000,
+    spa_reps: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """The verdict statistics of the best combination by ``metric`` (`backtest.overfitting`).
+
+    The best combination's daily returns come from the evaluator with the candidates (equal to
+    the engine, `backtest.evaluator`) or else from the engine; buy-and-hold is the BTC close to
+    close on the same days (0 on the first). DSR against buy-and-hold = PSR(SR_bh + SR0) and
+    against 0 (secondary), with V the variance of the per-day Sharpe ratios across every
+    combination of this sweep (the results table) and N = ``n_trials`` (the ledger's count for the
+    strategy, every configuration ever tried). PBO (scored by ``metric``) and SPA (returns scaled
+    to buy-and-hold's volatility) run over the combinations of `sweep_candidates` for
+    ``below_cost`` (other strategies: not computed, said in the notes).
+
+    Returns: best (its parameters), sharpe_annual, benchmark_sharpe, n_trials, sr_variance, dsr
+    and psr (against 0), dsr_vs_bh and psr_vs_bh, pbo, spa_pvalue, regime, verdict and the whole
+    `backtest.overfitting.Assessment` as ``assessment``.
+    """
+    from dataclasses import replace
+
+    from backtest import degenerate, overfitting
+
+    ranked = results.sort_values(metric, ascending=False, na_position="last")
+    best = ranked.iloc[0]
     names = [a.name for a in spec.axes] + list(spec.fixed)
     row = {k: best[k] for k in names}
-    metrics = strategy_returns(panel, spec.strategy, row)
-    sr, n_obs, skew, kurt = validation._moments(metrics)
     per_day = results["sharpe"].dropna() / np.sqrt(365.0)
     variance = float(per_day.var(ddof=1)) if len(per_day) > 1 else 0.0
-    dsr = validation.deflated_sharpe_ratio(sr, variance, max(int(n_trials), 1), n_obs, skew, kurt)
+    candidates, how = None, "not computed: candidates' daily returns need below_cost"
+    finite = ranked[np.isfinite(ranked[metric].to_numpy(dtype=float))]
+    if spec.strategy == "below_cost" and len(finite) and finite.index[0] == ranked.index[0]:
+        candidates, how = sweep_candidates(panel, finite, names, max_candidates)
+    if candidates is not None:
+        returns = candidates.iloc[:, 0]  # the best, on the evaluator (equal to the engine)
+    else:
+        returns = strategy_returns(panel, spec.strategy, row)
+    bench = panel["close_usd"].reindex(returns.index).astype(float).pct_change().fillna(0.0)
+    flag = degenerate.degeneracy(
+        float(best.get("trades", np.nan)),
+        float(best.get("exposure", np.nan)),
+        degenerate.market_correlation(returns, panel["close_usd"]),
+    )
+    a = overfitting.assess(
+        returns,
+        candidates,
+        bench,
+        n_trials,
+        sr_variance=variance,
+        sr_variance_from="every combination of the sweep",
+        objective=metric if metric in overfitting.PBO_METRICS else "sharpe",
+        degenerate=flag,
+        searched_assumptions=overfitting.cost_assumptions(axis.name for axis in spec.axes),
+        n_boot=n_boot,
+        spa_reps=spa_reps,
+        seed=seed,
+    )
+    if candidates is None:
+        a = replace(a, pbo_note=how, spa_note=f"{how}; the best combination alone: {a.spa_note}")
+    else:
+        a = replace(a, pbo_note=f"{how}; {a.pbo_note}")
     return {
         "best": row,
-        "sharpe_annual": sr * np.sqrt(365.0),
-        "n_trials": int(n_trials),
+        "sharpe_annual": a.sharpe,
+        "benchmark_sharpe": a.benchmark_sharpe,
+        "n_trials": a.n_trials,
         "sr_variance": variance,
-        "dsr": dsr,
+        "dsr": a.dsr,
+        "psr": a.psr,
+        "dsr_vs_bh": a.dsr_vs_bh,
+        "psr_vs_bh": a.psr_vs_bh,
+        "pbo": a.pbo,
+        "spa_pvalue": a.spa_pvalue,
+        "regime": a.regime,
+        "verdict": a.verdict,
+        "assessment": a,
     }
 
 

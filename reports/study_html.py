@@ -5,10 +5,13 @@
 ``close_usd``), the study's settings and the ledger's trial count. The page holds, in order:
 
 1. the **verdict** line (`backtest.overfitting.verdict`) at the top, under the table of contents;
-2. **Assessment** of the best feasible trial (`backtest.overfitting.assess`) on the tuned period:
-   Sharpe and CAGR with 90 % stationary-bootstrap intervals, PSR, DSR with the ledger's N and V
-   over every completed trial, PBO by CSCV over the top `TOP_K` feasible trials with distinct
-   parameters, Hansen's SPA against buy-and-hold, MinTRL;
+2. **Assessment** of the best feasible trial (`backtest.overfitting.assess`) on the tuned period
+   against buy-and-hold on the same days: Sharpe and CAGR with 90 % stationary-bootstrap
+   intervals, PSR and DSR against buy-and-hold's Sharpe (N from the ledger, V over every
+   completed trial) and against 0, PBO by CSCV scored by the study's objective and Hansen's SPA
+   (returns scaled to buy-and-hold's volatility) over every distinct feasible trial (an evenly
+   spread sample of the ranking above `MAX_CANDIDATES`, `candidate_trials`), MinTRL, the
+   degeneracy flag (`backtest.degenerate`) and the cost assumptions the study searched;
 3. **Optimisation history**: every completed trial's objective value (feasible and infeasible
    marked apart) and the best feasible value so far;
 4. **Parameter importances**: fANOVA (`optuna.importance.FanovaImportanceEvaluator(seed=0)`) over
@@ -36,13 +39,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtest import metrics, overfitting, tuning
+from backtest import degenerate, metrics, overfitting, tuning
 from reports import charts, provenance, tables
 from reports.html import page, write_page
 from reports.tables import esc
 
 TOP = 20  # rows of the top-trials table
-TOP_K = 50  # candidates for PBO and SPA: the best feasible trials with distinct parameters
+#: Candidates for PBO and SPA: every feasible trial with distinct parameters up to this many,
+#: above it every k-th in objective-rank order (`backtest.overfitting.sample_ranked`).
+MAX_CANDIDATES = 500
 INIT_CASH = 10_000.0  # equity curves start here (returns alone drive every number)
 HISTORY_ID = "chart-history"
 IMPORTANCE_ID = "chart-importance"
@@ -71,8 +76,9 @@ table.top-trials td{white-space:nowrap}
 p.verdict{font-size:16px;margin:14px 0 0;padding:10px 14px;border-left:5px solid #7f7f7f;
 background:#f5f5f5}
 p.verdict.skill{border-color:#1a9641;background:#eef7ee}
-p.verdict.skill_no_edge,p.verdict.inconclusive{border-color:#d08c00;background:#fdf6e6}
-p.verdict.overfit,p.verdict.no_skill{border-color:#d7191c;background:#fcecec}
+p.verdict.inconclusive{border-color:#d08c00;background:#fdf6e6}
+p.verdict.overfit,p.verdict.no_edge,p.verdict.never_in,p.verdict.buy_and_hold{
+border-color:#d7191c;background:#fcecec}
 """
 
 
@@ -157,8 +163,8 @@ def param_importances(study) -> tuple[dict[str, float] | None, str]:
     return {k: float(v) for k, v in values.items()}, note
 
 
-def candidate_trials(study, k: int = TOP_K) -> list:
-    """The best ``k`` feasible completed trials with distinct parameters, best first."""
+def distinct_feasible_trials(study) -> list:
+    """Every feasible completed trial with a finite value and distinct parameters, best first."""
     seen, out = set(), []
     for t in tuning.top_trials(study, len(study.trials)):
         if t.value is None or not math.isfinite(t.value):
@@ -168,9 +174,45 @@ def candidate_trials(study, k: int = TOP_K) -> list:
             continue
         seen.add(key)
         out.append(t)
-        if len(out) >= k:
-            break
     return out
+
+
+def candidate_trials(study, cap: int = MAX_CANDIDATES) -> list:
+    """The candidates for PBO and SPA: `distinct_feasible_trials`, all of them up to ``cap``;
+    above it every k-th in objective-rank order from the best (`overfitting.sample_ranked`:
+    deterministic, spread from the best to the worst, more than ``cap / 2``)."""
+    trials = distinct_feasible_trials(study)
+    return [trials[i] for i in overfitting.sample_ranked(len(trials), cap)]
+
+
+def candidates_text(n_used: int, n_distinct: int) -> str:
+    """How the candidates were chosen, in words."""
+    if n_used >= n_distinct:
+        return f"all {n_distinct:,} feasible trials with distinct parameters"
+    step = math.ceil(n_distinct / max(n_used, 1))
+    return (
+        f"{n_used:,} of the {n_distinct:,} feasible trials with distinct parameters (one in "
+        f"every {step} by rank of the objective, from the best)"
+    )
+
+
+def objective_of(settings: dict) -> str:
+    """The study's objective if CSCV knows how to score it (`overfitting.PBO_METRICS`), else
+    ``sharpe``."""
+    objective = str(settings.get("objective", "sharpe"))
+    return objective if objective in overfitting.PBO_METRICS else "sharpe"
+
+
+def degeneracy_of(trial, returns: pd.Series, close: pd.Series) -> str | None:
+    """`backtest.degenerate.degeneracy` of a trial from its recorded trades and exposure and its
+    returns' correlation with the market."""
+    recorded = tuning.trial_metrics(trial)
+    trades, exposure = recorded.get("trades"), recorded.get("exposure")
+    return degenerate.degeneracy(
+        float("nan") if trades is None else float(trades),
+        float("nan") if exposure is None else float(exposure),
+        degenerate.market_correlation(returns, close),
+    )
 
 
 def trials_sharpe_variance(trials: list) -> float | None:
@@ -300,9 +342,14 @@ def verdict_html(assessment: overfitting.Assessment | None, reason: str = "") ->
 
 
 def assessment_table(a: overfitting.Assessment) -> str:
-    """Every statistic of the assessment with what it means and the threshold that applies."""
+    """Every statistic of the assessment with what it means and the threshold that applies.
+
+    The statistics against buy-and-hold come first (they decide the verdict); those against 0
+    follow as secondary rows.
+    """
     t = overfitting.THRESHOLDS
     size = f"{a.ci_size:.0%}"
+    luck = f"N = {a.n_trials:,} {a.deflated_by}"
     rows = [
         (
             "Sharpe (annual, 365)",
@@ -310,20 +357,25 @@ def assessment_table(a: overfitting.Assessment) -> str:
             f"{size} interval {_interval(a.sharpe_ci, '.2f')}",
         ),
         (
-            "CAGR (365-day year)",
-            _fmt(a.cagr, ".1%"),
-            f"{size} interval {_interval(a.cagr_ci, '.1%')}",
-        ),
-        ("PSR (true Sharpe > 0)", _fmt(a.psr, ".3f"), f"{a.n_obs:,} days of returns"),
-        (
-            "DSR (deflated Sharpe ratio)",
-            _fmt(a.dsr, ".3f"),
-            f"skill at >= {t.dsr_skill}, overfit below {t.dsr_overfit}; {a.dsr_note}",
+            "Buy-and-hold Sharpe (same days)",
+            _fmt(a.benchmark_sharpe, ".2f"),
+            f"{a.benchmark_note}; no edge at or below it",
         ),
         (
-            "Expected best Sharpe of N zero-skill trials (SR0, annual)",
-            _fmt(a.expected_max_sharpe, ".2f"),
-            f"N = {a.n_trials:,}",
+            "Sharpe to beat: buy-and-hold's + SR0 (annual)",
+            _fmt(a.hurdle, ".2f"),
+            f"SR0 {_fmt(a.expected_max_sharpe, '.2f')}: what luck adds to the best of {luck}",
+        ),
+        (
+            "DSR vs buy-and-hold (deflated Sharpe ratio)",
+            _fmt(a.dsr_vs_bh, ".3f"),
+            f"P(true Sharpe > buy-and-hold's + SR0); an edge at >= {t.dsr_skill}, overfit "
+            f"below {t.dsr_overfit}; {a.dsr_note}",
+        ),
+        (
+            "PSR vs buy-and-hold",
+            _fmt(a.psr_vs_bh, ".3f"),
+            f"P(true Sharpe > buy-and-hold's), not deflated; {a.n_obs:,} days of returns",
         ),
         (
             "PBO (probability of backtest overfitting)",
@@ -336,9 +388,35 @@ def assessment_table(a: overfitting.Assessment) -> str:
             f"an edge at <= {t.spa_alpha}; {a.spa_note}",
         ),
         (
-            "MinTRL (days for PSR(0) >= 0.95)",
-            _fmt(a.min_trl, ",.0f"),
+            "MinTRL vs buy-and-hold (days for PSR >= 0.95)",
+            _fmt(a.min_trl_vs_bh, ",.0f"),
             f"{a.n_obs:,} days observed",
+        ),
+        (
+            "CAGR (365-day year)",
+            _fmt(a.cagr, ".1%"),
+            f"{size} interval {_interval(a.cagr_ci, '.1%')}",
+        ),
+        (
+            "DSR vs 0 (secondary)",
+            _fmt(a.dsr, ".3f"),
+            "P(true Sharpe > SR0): skill at all, not an edge over holding",
+        ),
+        ("PSR vs 0 (secondary)", _fmt(a.psr, ".3f"), "P(true Sharpe > 0), not deflated"),
+        ("MinTRL vs 0 (secondary)", _fmt(a.min_trl, ",.0f"), "days for PSR(0) >= 0.95"),
+        (
+            "Correlation with buy-and-hold",
+            _fmt(a.correlation, ".3f"),
+            f"degenerate: {degenerate.label(a.flag) or 'no'} (indistinguishable from "
+            f"buy-and-hold at >= {degenerate.THRESHOLDS.correlation} or exposure >= "
+            f"{degenerate.THRESHOLDS.exposure:.0%})",
+        ),
+        (
+            "Cost assumptions searched",
+            ", ".join(a.searched_assumptions) or "none",
+            "fitted with the rule, the cost thesis was not held fixed"
+            if a.searched_assumptions
+            else "the cost thesis was held fixed",
         ),
         ("Candidates (distinct returns)", f"{a.n_candidates:,}", "K, used by PBO and SPA"),
     ]
@@ -350,10 +428,12 @@ def thresholds_note() -> str:
     t = overfitting.THRESHOLDS
     return (
         '<p class="note">The verdict, in order: not enough data (under '
-        f"{t.min_days} days, or no Sharpe); no skill (Sharpe &lt;= 0); likely overfit (PBO &gt;= "
-        f"{t.pbo_overfit} or DSR &lt; {t.dsr_overfit}); evidence of skill (DSR &gt;= "
-        f"{t.dsr_skill} and PBO &lt;= {t.pbo_skill} or not computed), with an edge over "
-        f"buy-and-hold when SPA p &lt;= {t.spa_alpha}; otherwise inconclusive. Why these values: "
+        f"{t.min_days} days, or no Sharpe); never in the market (0 trades); indistinguishable "
+        "from buy-and-hold (exposure or correlation with it at the degeneracy thresholds); no "
+        "edge (Sharpe at or below buy-and-hold's on the same days); likely overfit (PBO &gt;= "
+        f"{t.pbo_overfit} or DSR vs buy-and-hold &lt; {t.dsr_overfit}); evidence of an edge over "
+        f"buy-and-hold (DSR vs buy-and-hold &gt;= {t.dsr_skill}, PBO &lt;= {t.pbo_skill} or not "
+        f"computed, and SPA p &lt;= {t.spa_alpha}); otherwise inconclusive. Why these values: "
         "docs/validation.md.</p>"
     )
 
@@ -411,20 +491,27 @@ def _assess(
     settings: dict,
     ledger_trials: int,
     benchmark_returns: pd.Series | None,
-    top_k: int,
+    max_candidates: int,
     seed: int,
-) -> tuple[overfitting.Assessment | None, str, pd.Series | None, pd.Series | None]:
-    """(assessment, reason if none, best returns, buy-and-hold returns) of the best trial."""
+) -> tuple[overfitting.Assessment | None, str, pd.Series | None, pd.Series | None, str]:
+    """(assessment, reason if none, best returns, buy-and-hold returns, candidates in words)."""
     best = tuning.best_trial(study)
     if best is None:
         min_trades = settings.get("min_trades")
         extra = f" (none with at least {min_trades} trades)" if min_trades is not None else ""
-        return None, f"No verdict: the study has no feasible completed trial{extra}.", None, None
+        return (
+            None,
+            f"No verdict: the study has no feasible completed trial{extra}.",
+            None,
+            None,
+            "",
+        )
     start, end = _period(settings)
     fixed = dict(settings.get("fixed") or {})
-    chosen = candidate_trials(study, top_k)
+    distinct = distinct_feasible_trials(study)
+    chosen = [distinct[i] for i in overfitting.sample_ranked(len(distinct), max_candidates)]
     if not chosen:
-        return None, "No verdict: no feasible trial has a defined objective value.", None, None
+        return None, "No verdict: no feasible trial has a defined objective value.", None, None, ""
     try:
         matrix = pd.concat(
             [evaluator.returns({**fixed, **t.params}, start, end).rename(t.number) for t in chosen],
@@ -436,6 +523,7 @@ def _assess(
             f"No verdict: the trials' daily returns could not be computed ({exc}).",
             None,
             None,
+            "",
         )
     returns = matrix.iloc[:, 0]  # the best trial (its number is the name)
     if benchmark_returns is None:
@@ -449,9 +537,12 @@ def _assess(
         ledger_trials,
         sr_variance=trials_sharpe_variance(completed(study)),
         sr_variance_from="every completed trial of the study",
+        objective=objective_of(settings),
+        degenerate=degeneracy_of(chosen[0], returns, evaluator.panel["close_usd"]),
+        searched_assumptions=overfitting.cost_assumptions(settings.get("include") or ()),
         seed=seed,
     )
-    return a, "", returns, bench
+    return a, "", returns, bench, candidates_text(len(chosen), len(distinct))
 
 
 def render_study_report(
@@ -465,14 +556,15 @@ def render_study_report(
     benchmark_returns: pd.Series | None = None,
     title: str | None = None,
     top: int = TOP,
-    top_k: int = TOP_K,
+    max_candidates: int = MAX_CANDIDATES,
     seed: int = 0,
 ) -> str:
     """The whole study report as one HTML document (see the module docstring).
 
     ``settings`` default to the study's ``settings`` user attribute (`backtest.tuning`);
     ``provenance`` adds to the provenance table (e.g. the sampler ``seed``); ``storage`` is shown
-    with its password redacted; ``seed`` seeds the bootstraps.
+    with its password redacted; ``max_candidates`` caps the trials PBO and SPA run on
+    (`candidate_trials`); ``seed`` seeds the bootstraps.
 
     Raises:
         ReportError: the page would reference something outside itself.
@@ -481,8 +573,8 @@ def render_study_report(
     objective = str(settings.get("objective", "objective"))
     name = study.study_name
     title = title or f"costbt tune: {name}"
-    assessment, reason, returns, bench = _assess(
-        study, evaluator, settings, ledger_trials, benchmark_returns, top_k, seed
+    assessment, reason, returns, bench, candidates = _assess(
+        study, evaluator, settings, ledger_trials, benchmark_returns, max_candidates, seed
     )
     trials = study.get_trials(deepcopy=False)
     done = completed(study)
@@ -492,9 +584,12 @@ def render_study_report(
         assessment_body = f'<p class="note">{esc(reason)}</p>'
     else:
         assessment_body = (
-            f"<p>The best feasible trial (#{returns.name}) on the tuned period, "
-            f"against the {assessment.n_candidates} best feasible trials with distinct "
-            f"parameters (at most {top_k}) and the ledger's {assessment.n_trials:,} trials.</p>"
+            f"<p>Does the best feasible trial (#{returns.name}) beat holding bitcoin on the "
+            f"same {assessment.n_obs:,} days of the tuned period? Its Sharpe "
+            f"{_fmt(assessment.sharpe, '.2f')} against buy-and-hold's "
+            f"{_fmt(assessment.benchmark_sharpe, '.2f')}, deflated by the ledger's "
+            f"{assessment.n_trials:,} trials; PBO and SPA over {esc(candidates)} "
+            f"({assessment.n_candidates:,} with distinct returns).</p>"
             + assessment_table(assessment)
             + thresholds_note()
         )
@@ -580,7 +675,9 @@ def write_study_report(study, path: str | Path, **kwargs) -> Path:
 
 __all__ = [
     "HEADINGS",
+    "MAX_CANDIDATES",
     "candidate_trials",
+    "distinct_feasible_trials",
     "history_points",
     "param_importances",
     "redact",

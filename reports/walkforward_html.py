@@ -5,12 +5,15 @@
 
 1. the **verdict** line on the stitched out-of-sample (OOS) returns, under the table of contents;
 2. **Assessment** (`backtest.overfitting.assess` on the stitched OOS returns against buy-and-hold
-   on the same days): Sharpe and CAGR with 90 % bootstrap intervals, PSR, DSR (N = the ledger's
-   count; V = the mean over windows of the variance of the per-day Sharpe ratios their trials
-   recorded in sample), SPA p-value, MinTRL; and PBO when an ``evaluator`` is given: CSCV over the
-   daily returns of the last window's top `reports.study_html.TOP_K` feasible trials with
-   distinct parameters on its training span (the selection that would be deployed). Without an
-   evaluator the result carries no candidate returns and the page says PBO was not computed;
+   on the same days): Sharpe and CAGR with 90 % bootstrap intervals, PSR and DSR against
+   buy-and-hold's Sharpe and against 0, SPA p-value, MinTRL. The stitched record was not selected
+   among the windows' trials, so it is deflated by N = the walk-forward configurations run on
+   this data for this strategy (``walkforward_runs``) and V = the variance of their per-day OOS
+   Sharpe ratios (``walkforward_sharpes`` of the earlier runs and this one; with fewer than two
+   known, nothing is deflated: DSR = PSR, and the page says so). PBO when an ``evaluator`` is
+   given: CSCV over the daily returns of the last window's distinct feasible trials
+   (`reports.study_html.candidate_trials`) on its training span (the selection that would be
+   deployed), scored by the objective. Without an evaluator the page says PBO was not computed;
 3. **Walk-forward windows**: `WalkForwardResult.table` (train and test spans, chosen parameters,
    in-sample against OOS metrics, buy-and-hold) and the stitched summary;
 4. **Out-of-sample equity**: the stitched OOS equity against buy-and-hold on the same days,
@@ -26,27 +29,30 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from backtest import metrics, overfitting
+from backtest import degenerate, metrics, overfitting
 from reports import charts, tables
 from reports.html import page, write_page
 from reports.study_html import (
+    MAX_CANDIDATES,
     STUDY_CSS,
-    TOP_K,
     assessment_table,
     candidate_trials,
+    candidates_text,
     chart,
-    completed,
+    distinct_feasible_trials,
     history_points,
     history_traces,
+    objective_of,
     param_text,
     provenance_section,
     thresholds_note,
-    trials_sharpe_variance,
     verdict_html,
 )
 from reports.tables import esc
@@ -86,55 +92,120 @@ SUMMARY_ROWS = ("sharpe", "cagr", "total_return", "max_drawdown", "exposure", "f
 # --------------------------------------------------------------------------- pure helpers
 
 
-def windows_sharpe_variance(result) -> float | None:
-    """V for the DSR: the mean over windows of the variance of their trials' per-day Sharpe."""
-    values = [trials_sharpe_variance(completed(w.study)) for w in result.windows]
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
+DEFLATED_BY = "walk-forward configurations run on this data"
 
 
-def last_window_candidates(result, evaluator, top_k: int = TOP_K) -> pd.DataFrame | None:
-    """Daily returns of the last tuned window's top feasible trials on its training span."""
+def deflated_by(n_runs: int) -> str:
+    """What N counts, in words (singular for one run)."""
+    return DEFLATED_BY if n_runs != 1 else "walk-forward configuration run on this data"
+
+
+def runs_sharpe_variance(sharpe: float, earlier: Sequence[float]) -> float | None:
+    """V for the DSR: the variance (ddof 1) of the per-day OOS Sharpe ratios of the earlier
+    walk-forward runs (annual, ``earlier``) and this one (``sharpe``, annual); None under two."""
+    values = [float(x) for x in (*earlier, sharpe) if x is not None and math.isfinite(float(x))]
+    per_day = np.asarray(values) / math.sqrt(metrics.PERIODS)
+    return float(np.var(per_day, ddof=1)) if len(per_day) > 1 else None
+
+
+def stitched_degeneracy(result) -> str | None:
+    """`backtest.degenerate.degeneracy` of the stitched record from its windows' OOS trades and
+    exposure (a window held in cash: 0 trades, 0 exposure); the correlation is left to
+    `backtest.overfitting.assess`, which has the returns."""
+    days = np.array([max(int(w.oos_days), 0) for w in result.windows], dtype=float)
+    trades = [w.oos_metrics.get("trades") if w.params is not None else 0.0 for w in result.windows]
+    exposure = [
+        w.oos_metrics.get("exposure") if w.params is not None else 0.0 for w in result.windows
+    ]
+    trades = np.array([np.nan if v is None else float(v) for v in trades])
+    exposure = np.array([np.nan if v is None else float(v) for v in exposure])
+    total_trades = float(np.sum(trades)) if np.isfinite(trades).all() else float("nan")
+    if days.sum() > 0 and np.isfinite(exposure).all():
+        mean_exposure = float(np.sum(exposure * days) / days.sum())
+    else:
+        mean_exposure = float("nan")
+    return degenerate.degeneracy(total_trades, mean_exposure, None)
+
+
+def last_window_candidates(
+    result, evaluator, cap: int = MAX_CANDIDATES
+) -> tuple[pd.DataFrame | None, str]:
+    """(Daily returns of the last tuned window's distinct feasible trials on its training span,
+    every one up to ``cap``, above it every k-th by rank from the best; how they were chosen)."""
     tuned = [w for w in result.windows if w.params is not None]
     if not tuned:
-        return None
+        return None, ""
     w = tuned[-1]
     fixed = dict(result.settings.get("fixed") or {})
-    trials = candidate_trials(w.study, top_k)
+    every = distinct_feasible_trials(w.study)
+    trials = candidate_trials(w.study, cap)
+    if not trials:
+        return None, ""
     span = (w.window.train_start, w.window.train_end)
-    return pd.concat(
+    matrix = pd.concat(
         [evaluator.returns({**fixed, **t.params}, *span).rename(t.number) for t in trials], axis=1
     )
+    return matrix, candidates_text(len(trials), len(every))
 
 
-def assess(result, ledger_trials: int, evaluator=None, seed: int = 0) -> overfitting.Assessment:
-    """`backtest.overfitting.assess` of the stitched OOS returns (see the module docstring)."""
-    matrix = None if evaluator is None else last_window_candidates(result, evaluator)
+def assess(
+    result,
+    ledger_trials: int,
+    evaluator=None,
+    seed: int = 0,
+    *,
+    walkforward_runs: int = 1,
+    walkforward_sharpes: Sequence[float] = (),
+) -> overfitting.Assessment:
+    """`backtest.overfitting.assess` of the stitched OOS returns (see the module docstring).
+
+    ``walkforward_runs``: K, the walk-forward configurations run on this data for this strategy
+    (this one included; from the ledger); ``walkforward_sharpes``: the annual OOS Sharpe ratios
+    of the earlier ones. ``ledger_trials`` is not the deflation's N here (the stitched record was
+    not selected among trials); the page shows it for reference.
+    """
+    matrix, chosen = (None, "") if evaluator is None else last_window_candidates(result, evaluator)
+    returns = result.oos_returns.astype(float)
+    sharpe = metrics.sharpe(returns.dropna())
+    n_runs = max(int(walkforward_runs), len(walkforward_sharpes) + 1, 1)
+    v = runs_sharpe_variance(sharpe, walkforward_sharpes)
     a = overfitting.assess(
-        result.oos_returns,
+        returns,
         None,
         result.benchmark_returns,
-        ledger_trials,
-        sr_variance=windows_sharpe_variance(result),
-        sr_variance_from="each window's trials (in sample), averaged over windows",
+        n_runs,
+        sr_variance=0.0 if v is None else v,
+        sr_variance_from="the walk-forward runs' out-of-sample Sharpe ratios",
         pbo_matrix=matrix,
+        objective=objective_of({"objective": result.objective}),
+        degenerate=stitched_degeneracy(result),
+        searched_assumptions=overfitting.cost_assumptions(result.settings.get("include") or ()),
+        deflated_by=deflated_by(n_runs),
         seed=seed,
     )
+    if n_runs == 1:
+        dsr_note = (
+            f"N = 1 {deflated_by(1)}: the stitched record was not selected among other runs, so "
+            "nothing is deflated (DSR = PSR)"
+        )
+    elif v is None:
+        dsr_note = (
+            f"N = {n_runs:,} {DEFLATED_BY}, but V is unknown (fewer than two of their "
+            "out-of-sample Sharpe ratios are known): not deflated, DSR = PSR, an upper bound"
+        )
+    else:
+        dsr_note = (
+            f"N = {n_runs:,} {DEFLATED_BY}, V = {v:.3g} (variance of the per-day out-of-sample "
+            f"Sharpe ratios of {len(walkforward_sharpes) + 1} of them)"
+        )
     if matrix is None:
-        note = (
+        pbo_note = (
             "not computed: CSCV needs the daily returns of the candidate configurations, and "
             "none were supplied with this walk-forward result"
         )
-        a = _with_pbo_note(a, note)
     else:
-        a = _with_pbo_note(a, f"last tuned window's training span; {a.pbo_note}")
-    return a
-
-
-def _with_pbo_note(a: overfitting.Assessment, note: str) -> overfitting.Assessment:
-    from dataclasses import replace
-
-    return replace(a, pbo_note=note)
+        pbo_note = f"last tuned window's training span, {chosen}; {a.pbo_note}"
+    return replace(a, dsr_note=dsr_note, pbo_note=pbo_note)
 
 
 # --------------------------------------------------------------------------- figures
@@ -266,12 +337,16 @@ def summary_table(summary: dict) -> str:
     return tables.metrics_table(frame)
 
 
-def _assessment_section(a: overfitting.Assessment, result) -> str:
+def _assessment_section(a: overfitting.Assessment, result, ledger_trials: int) -> str:
+    bh = "n/a" if a.benchmark_sharpe is None else f"{a.benchmark_sharpe:.2f}"
+    sharpe = "n/a" if not math.isfinite(a.sharpe) else f"{a.sharpe:.2f}"
     return (
         f"<p>The stitched out-of-sample returns ({a.n_obs:,} days over {len(result.windows)} "
-        "test windows, each traded with the parameters chosen on its own training span) "
-        "against buy-and-hold on the same days. These returns were not selected on, so "
-        f"deflating them by the ledger's {a.n_trials:,} trials is conservative.</p>"
+        "test windows, each traded with the parameters chosen on its own training span) against "
+        f"buy-and-hold on the same days: Sharpe {sharpe} against {bh}. The stitched "
+        f"out-of-sample record was not selected among the {result.trials:,} trials of its "
+        f"windows; it is deflated by the {a.n_trials:,} {deflated_by(a.n_trials)} (the ledger counts "
+        f"{int(ledger_trials):,} configurations tried for the strategy in all).</p>"
         + assessment_table(a)
         + thresholds_note()
     )
@@ -318,19 +393,29 @@ def render_walkforward_report(
     evaluator=None,
     title: str | None = None,
     seed: int = 0,
+    walkforward_runs: int = 1,
+    walkforward_sharpes: Sequence[float] = (),
 ) -> str:
     """The whole walk-forward report as one HTML document (see the module docstring).
 
     ``evaluator`` (`backtest.evaluator.Evaluator` on the run's panel) enables PBO; ``seed``
-    seeds the bootstraps. Raises `reports.html.ReportError` if the page would reference
-    anything outside itself.
+    seeds the bootstraps; ``walkforward_runs`` and ``walkforward_sharpes`` (the earlier runs'
+    annual OOS Sharpe ratios) are the deflation's N and V (`assess`). Raises
+    `reports.html.ReportError` if the page would reference anything outside itself.
     """
-    a = assess(result, ledger_trials, evaluator, seed)
+    a = assess(
+        result,
+        ledger_trials,
+        evaluator,
+        seed,
+        walkforward_runs=walkforward_runs,
+        walkforward_sharpes=walkforward_sharpes,
+    )
     settings = dict(result.settings or {})
     objective = str(result.objective)
     record = {**(provenance or {}), "ledger_trials": int(ledger_trials), "trials": result.trials}
     bodies = {
-        "assessment": _assessment_section(a, result),
+        "assessment": _assessment_section(a, result, ledger_trials),
         "windows": _windows_section(result),
         "equity": _equity_section(result),
         "sharpe": "<p>The chosen trial's Sharpe on its training span (what the tuning saw), on "
@@ -364,6 +449,8 @@ def write_walkforward_report(
     provenance: dict | None = None,
     evaluator=None,
     title: str | None = None,
+    walkforward_runs: int = 1,
+    walkforward_sharpes: Sequence[float] = (),
 ) -> Path:
     """Render the walk-forward report and write it to ``path`` atomically; returns the path."""
     document = render_walkforward_report(
@@ -372,6 +459,8 @@ def write_walkforward_report(
         provenance=provenance,
         evaluator=evaluator,
         title=title,
+        walkforward_runs=walkforward_runs,
+        walkforward_sharpes=walkforward_sharpes,
     )
     return write_page(document, path)
 

@@ -216,12 +216,24 @@ def register(app: typer.Typer) -> None:
         from backtest.sweep import deflated_best
 
         deflated = deflated_best(panel, results, spec, metric, tried)
+        a = deflated["assessment"]
+
+        def num(value: float | None, spec: str = ".3f") -> str:
+            return "n/a" if value is None or value != value else format(value, spec)
+
         out.print(
-            f"deflated Sharpe ratio of the best: {deflated['dsr']:.3f} (Sharpe {deflated['sharpe_annual']:.2f}, "
-            f"N = {deflated['n_trials']:,} configurations in the ledger): the probability that its true "
-            "Sharpe beats the best of N zero-skill trials",
+            f"deflated Sharpe ratio of the best against buy-and-hold: {num(a.dsr_vs_bh)} (Sharpe "
+            f"{num(a.sharpe, '.2f')} vs {num(a.benchmark_sharpe, '.2f')} for buy-and-hold on the "
+            f"same days, N = {a.n_trials:,} configurations in the ledger): the probability that "
+            "its true Sharpe beats buy-and-hold's plus what luck gives the best of N; against "
+            f"zero (secondary): {num(a.dsr)}",
             highlight=False,
         )
+        out.print(
+            f"PBO {num(a.pbo)} ({a.pbo_note}); SPA p {num(a.spa_pvalue)} vs buy-and-hold",
+            highlight=False,
+        )
+        out.print(f"verdict: {a.verdict}", highlight=False)
         try:
             from reports.sweep_html import write_sweep_report
         except ImportError:

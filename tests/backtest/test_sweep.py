@@ -10,8 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from backtest import fast, ledger
+from backtest import overfitting as o
 from backtest.cli import app
 from backtest.engine import EngineConfig
+from backtest.evaluator import Evaluator
 from backtest.grid import GridError, grid_size, parse_axis
 from backtest.sweep import SweepError, SweepSpec, combinations, run_sweep
 from signals.params import space
@@ -235,3 +237,30 @@ def test_the_best_of_a_sweep_is_deflated_by_the_number_of_trials(panel, tmp_path
     assert 0.0 <= many["dsr"] < few["dsr"] <= 1.0
     best = results.sort_values("sharpe", ascending=False).iloc[0]
     assert few["sharpe_annual"] == pytest.approx(best["sharpe"], rel=1e-9)
+    assert 0.0 <= many["dsr_vs_bh"] < few["dsr_vs_bh"] <= 1.0
+
+
+def test_the_best_of_a_sweep_is_judged_against_buy_and_hold_over_every_combination(panel, tmp_path):
+    from backtest import validation
+    from backtest.metrics import sharpe
+    from backtest.sweep import deflated_best
+
+    spec = spec_small()
+    results = run_sweep(panel, spec, tmp_path)
+    d = deflated_best(panel, results, spec, "sharpe", n_trials=24, n_boot=100, spa_reps=200)
+    a = d["assessment"]
+    best = results.sort_values("sharpe", ascending=False).iloc[0]
+    returns = Evaluator(panel).returns({k: best[k] for k in d["best"]})
+    bench = panel["close_usd"].reindex(returns.index).pct_change().fillna(0.0)
+    assert d["benchmark_sharpe"] == pytest.approx(sharpe(bench))
+    sr, n_obs, skew, kurt = validation._moments(returns)
+    sr_bh = validation._moments(bench)[0]
+    sr0 = validation.expected_max_sharpe(d["sr_variance"], 24)
+    assert d["dsr_vs_bh"] == pytest.approx(
+        validation.probabilistic_sharpe_ratio(sr, sr_bh + sr0, n_obs, skew, kurt)
+    )
+    defined = int(results["sharpe"].notna().sum())  # never in the market: no Sharpe
+    assert a.pbo_note.startswith(f"all {defined} combinations with a defined objective; CSCV")
+    assert a.searched_assumptions == ("power_price",)
+    assert "cost assumptions were fitted too (power_price)" in d["verdict"]
+    assert d["regime"] in o.REGIMES

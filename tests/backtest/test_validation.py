@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backtest import metrics as m
 from backtest import validation as v
@@ -153,8 +155,8 @@ def test_spa_accepts_arrays() -> None:
 
 def test_vectorised_cscv_matches_the_split_by_split_loop() -> None:
     # Constructed noise (no market data) with the awkward cases: identical columns (ties) and a
-    # column flat for half the rows (Sharpe undefined in some halves). A callable metric takes
-    # the original loop; "mean" and "sharpe" the vectorised path.
+    # column flat for half the rows (no variance in some halves). A callable metric takes the
+    # original loop; the named metrics the vectorised path.
     rng = np.random.default_rng(0)
     for case in range(8):
         m = rng.normal(0.001, 0.02, (int(rng.integers(40, 200)), int(rng.integers(2, 7))))
@@ -162,8 +164,82 @@ def test_vectorised_cscv_matches_the_split_by_split_loop() -> None:
             m[:, 1] = m[:, 0]
         if case % 4 == 0:
             m[: len(m) // 2, 0] = 0.0
-        for metric in ("mean", "sharpe"):
+        for metric in v.METRICS:
             fast = v.pbo_cscv(m, n_splits=8, metric=metric)
             loop = v.pbo_cscv(m, n_splits=8, metric=lambda b, k=metric: v._block_metric(b, k))
             assert fast[0] == loop[0]
             np.testing.assert_allclose(fast[1], loop[1], atol=1e-9)
+
+
+def test_dsr_against_a_benchmark_sharpe_raises_the_threshold_by_it() -> None:
+    sr0 = v.expected_max_sharpe(V, N)
+    assert v.deflated_sharpe_ratio(SR, V, N, T, SKEW, KURT, sr_benchmark=0.0) == pytest.approx(
+        0.9004, abs=5e-5
+    )
+    vs = v.deflated_sharpe_ratio(SR, V, N, T, SKEW, KURT, sr_benchmark=0.02)
+    assert vs == pytest.approx(v.probabilistic_sharpe_ratio(SR, 0.02 + sr0, T, SKEW, KURT))
+    assert vs < v.deflated_sharpe_ratio(SR, V, N, T, SKEW, KURT)
+
+
+def test_a_flat_column_scores_the_sharpe_of_cash_in_cscv() -> None:
+    # Constructed: column 0 never in the market for the first half of the rows. Its Sharpe there
+    # is 0 (cash), not undefined, so no split drops out of the PBO as NaN.
+    rng = np.random.default_rng(1)
+    m = rng.normal(0.0, 0.02, (160, 4))
+    m[:80, 0] = 0.0
+    assert v._block_metric(m[:80], "sharpe")[0] == 0.0
+    _, lambdas = v.pbo_cscv(m, n_splits=8, metric="sharpe")
+    assert np.isfinite(lambdas).all()
+
+
+def test_the_drawdown_metric_is_the_max_drawdown_of_each_column() -> None:
+    rng = np.random.default_rng(2)
+    block = rng.normal(0.0, 0.03, (90, 3))
+    expected = [m.max_drawdown(pd.Series(block[:, j])) for j in range(3)]
+    np.testing.assert_allclose(v._block_metric(block, "max_drawdown"), expected, atol=1e-12)
+
+
+def test_pbo_refuses_an_unknown_named_metric() -> None:
+    with pytest.raises(ValueError, match="unknown metric"):
+        v.pbo_cscv(PBO_MATRIX, n_splits=4, metric="sortino")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    scale=st.floats(0.1, 10.0),
+    drift=st.floats(-0.002, 0.004),
+)
+def test_volatility_matching_gives_the_benchmark_volatility_and_orders_by_sharpe(
+    seed, scale, drift
+) -> None:
+    rng = np.random.default_rng(seed)
+    bench = pd.Series(rng.normal(0.001, 0.03, 300))
+    model = pd.Series(rng.normal(drift, 0.01, 300))
+    scaled = v.volatility_matched(pd.DataFrame({"a": model, "b": scale * model}), bench)
+    assert scaled["a"].std(ddof=1) == pytest.approx(bench.std(ddof=1))
+    np.testing.assert_allclose(scaled["a"], scaled["b"])  # leverage does not change it
+    sr_m, sr_b = model.mean() / model.std(ddof=1), bench.mean() / bench.std(ddof=1)
+    gap = scaled["a"].mean() - bench.mean()
+    assert gap == pytest.approx(bench.std(ddof=1) * (sr_m - sr_b), abs=1e-15)
+
+
+def test_volatility_matching_leaves_a_flat_model_unscaled() -> None:
+    bench = pd.Series(np.random.default_rng(0).normal(0.0, 0.03, 50))
+    scaled = v.volatility_matched(pd.DataFrame({"flat": np.zeros(50)}), bench)
+    assert scaled["flat"].isna().all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sr=st.floats(-0.1, 0.3),
+    b=st.floats(-0.1, 0.2),
+    db=st.floats(0.001, 0.1),
+    var=st.floats(0.0, 0.01),
+    n=st.integers(1, 10_000),
+)
+def test_the_dsr_against_a_benchmark_falls_as_the_benchmark_rises(sr, b, db, var, n) -> None:
+    args = (sr, var, n, 1500, -0.5, 8.0)
+    low, high = (v.deflated_sharpe_ratio(*args, sr_benchmark=x) for x in (b, b + db))
+    assert high <= low
+    assert low <= v.probabilistic_sharpe_ratio(sr, b, 1500, -0.5, 8.0) + 1e-12  # SR0 >= 0

@@ -18,13 +18,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from backtest import tuning
+from backtest import metrics, tuning
 from reports import charts
 from reports.offline import find_external_references
 from reports.study_html import (
     HEADINGS,
     HISTORY_ID,
     candidate_trials,
+    close_to_close,
+    distinct_feasible_trials,
     history_points,
     param_importances,
     redact,
@@ -96,14 +98,64 @@ def test_the_verdict_comes_first_and_every_section_follows(page: str) -> None:
     assert re.findall(r"<h2>(.*?)</h2>", page) == list(HEADINGS.values())
 
 
-def test_dsr_takes_n_from_the_ledger_and_pbo_the_top_distinct_feasible_trials(
+def test_dsr_takes_n_from_the_ledger_and_pbo_every_distinct_feasible_trial(
     page: str, study
 ) -> None:
     feasible = len(candidate_trials(study))
     assert feasible == sum(1 for t in study.trials if t.constraints.get("min_trades", 1) <= 0)
-    assert f"N = {LEDGER:,} trials (ledger)" in page
+    assert f"N = {LEDGER:,} trials in the ledger" in page
     assert f"CSCV over {feasible} candidates with distinct returns, 16 blocks" in page
+    assert "per-block Sharpe ratio (0 when flat), as the search maximised (sharpe)" in page
+    assert f"PBO and SPA over all {feasible} feasible trials with distinct parameters" in page
     assert "every completed trial of the study" in page  # where V comes from
+
+
+def test_the_best_trial_is_compared_with_buy_and_hold_on_the_same_days(page, study, evaluator):
+    best = tuning.best_trial(study)
+    returns = evaluator.returns(best.params, "2019-01-01", "2021-12-31")
+    bench = close_to_close(evaluator.panel, returns.index)
+    assert f"against buy-and-hold&#x27;s {metrics.sharpe(bench):.2f}" in page
+    assert "<td>DSR vs buy-and-hold (deflated Sharpe ratio)</td>" in page
+    assert "<td>DSR vs 0 (secondary)</td>" in page
+    assert "scaled to buy-and-hold&#x27;s volatility" in page  # the SPA's Sharpe-consistent loss
+    assert '<td>Cost assumptions searched</td><td class="num">none</td>' in page
+
+
+def test_above_the_cap_the_candidates_are_every_kth_trial_from_the_best(study) -> None:
+    every = distinct_feasible_trials(study)
+    sample = candidate_trials(study, cap=4)
+    step = -(-len(every) // 4)
+    assert [t.number for t in sample] == [t.number for t in every[::step]]
+    assert sample[0].number == tuning.best_trial(study).number
+
+
+def test_a_capped_page_says_how_the_candidates_were_sampled(study, evaluator) -> None:
+    document = render_study_report(
+        study, evaluator=evaluator, ledger_trials=LEDGER, settings=settings(), max_candidates=4
+    )
+    n = len(distinct_feasible_trials(study))
+    used = len(candidate_trials(study, cap=4))
+    assert f"PBO and SPA over {used} of the {n} feasible trials with distinct parameters" in (
+        document
+    )
+
+
+def test_searched_cost_assumptions_are_named_in_the_verdict(evaluator) -> None:
+    study = constructed_study(evaluator, param="power_price", n=12)
+    document = render_study_report(
+        study,
+        evaluator=_IgnoringFixed(evaluator, "power_price"),
+        ledger_trials=LEDGER,
+        settings=settings(name_value="power_price"),
+    )
+    verdict = document[
+        document.index('<p class="verdict') : document.index(
+            "</p>", document.index('<p class="verdict')
+        )
+    ]
+    assert "cost assumptions were fitted too (power_price): the thesis was not held fixed" in (
+        verdict
+    )
 
 
 def test_provenance_names_the_study_storage_seed_and_ledger_count(page: str) -> None:

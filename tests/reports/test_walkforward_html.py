@@ -14,9 +14,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 
+from backtest import metrics, validation
 from reports import charts
 from reports import walkforward_html as wf_html
 from reports.browser import chromium_binary, inspect_page
@@ -106,20 +106,60 @@ def test_walkforward_pbo_uses_the_last_windows_candidates_given_an_evaluator(
     result, evaluator
 ) -> None:
     a = wf_html.assess(result, LEDGER, evaluator)
+    last = result.windows[-1].study
+    n = len([t for t in last.trials if t.constraints.get("min_trades", 1) <= 0])
     assert a.pbo is not None and 0.0 <= a.pbo <= 1.0
-    assert a.pbo_note.startswith("last tuned window's training span; CSCV over")
+    assert a.pbo_note.startswith(
+        f"last tuned window's training span, all {n} feasible trials with distinct parameters; "
+        "CSCV over"
+    )
 
 
-def test_walkforward_dsr_uses_the_ledger_n_and_the_windows_trial_variance(result) -> None:
+def test_walkforward_record_is_deflated_by_the_walkforward_runs_not_the_ledger(result) -> None:
     a = wf_html.assess(result, LEDGER)
-    per_window = []
-    for w in result.windows:
-        done = w.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-        sharpes = [t.user_attrs["trial"]["metrics"]["sharpe"] for t in done]
-        per_window.append(np.var(np.array(sharpes) / np.sqrt(365), ddof=1))
-    assert a.n_trials == LEDGER
-    assert a.sr_variance == pytest.approx(float(np.mean(per_window)))
-    assert a.n_obs == len(result.oos_returns) and a.dsr is not None
+    assert a.n_trials == 1 and a.expected_max_sharpe == 0.0
+    assert a.dsr == pytest.approx(a.psr) and a.dsr_vs_bh == pytest.approx(a.psr_vs_bh)
+    assert a.dsr_note.startswith("N = 1 walk-forward configuration run on this data")
+    assert "nothing is deflated (DSR = PSR)" in a.dsr_note
+    assert a.verdict.endswith("(N = 1 walk-forward configuration run on this data)")
+
+
+def test_walkforward_v_is_the_spread_of_the_runs_out_of_sample_sharpes(result) -> None:
+    earlier = [0.4, 0.9, 1.3]
+    a = wf_html.assess(result, LEDGER, walkforward_runs=4, walkforward_sharpes=earlier)
+    sharpe = metrics.sharpe(result.oos_returns)
+    per_day = np.array([*earlier, sharpe]) / np.sqrt(365)
+    assert a.n_trials == 4 and a.sr_variance == pytest.approx(float(np.var(per_day, ddof=1)))
+    sr, n_obs, skew, kurt = validation._moments(result.oos_returns)
+    sr_bh = validation._moments(result.benchmark_returns)[0]
+    sr0 = validation.expected_max_sharpe(a.sr_variance, 4)
+    assert a.dsr_vs_bh == pytest.approx(
+        validation.probabilistic_sharpe_ratio(sr, sr_bh + sr0, n_obs, skew, kurt)
+    )
+    assert "N = 4 walk-forward configurations run on this data" in a.dsr_note
+    assert "of 4 of them" in a.dsr_note
+
+
+def test_walkforward_runs_without_known_sharpes_are_not_deflated_and_say_so(result) -> None:
+    a = wf_html.assess(result, LEDGER, walkforward_runs=5)
+    assert a.n_trials == 5 and a.dsr_vs_bh == pytest.approx(a.psr_vs_bh)
+    assert "V is unknown" in a.dsr_note and "DSR = PSR" in a.dsr_note
+
+
+def test_walkforward_page_says_what_the_record_was_and_was_not_selected_among(result) -> None:
+    document = wf_html.render_walkforward_report(
+        result, ledger_trials=LEDGER, walkforward_runs=3, walkforward_sharpes=[0.5, 1.0]
+    )
+    assert (
+        "stitched out-of-sample record was not selected among the 36 trials of its windows; it "
+        "is deflated by the 3 walk-forward configurations run on this data"
+    ) in document
+    bh = metrics.sharpe(result.benchmark_returns)
+    assert f"buy-and-hold on the same days: Sharpe {metrics.sharpe(result.oos_returns):.2f} " in (
+        document
+    )
+    assert f"against {bh:.2f}" in document
+    assert "(N = 3 walk-forward configurations run on this data)" in document
 
 
 def test_walkforward_user_text_is_escaped(evaluator) -> None:
