@@ -41,3 +41,14 @@ def reports_bad_input(func: F) -> F:
             raise fail(exc.message) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def cell(name: str, value) -> str:
+    """A table cell: flags in words, shares in per cent, other numbers to 4 digits."""
+    from backtest.degenerate import LABELS
+
+    if name == "flag":
+        return LABELS.get(value, "") if value else ""
+    if name in ("exposure", "entry_share") and isinstance(value, float):
+        return "-" if value != value else f"{value:.1%}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -106,6 +106,17 @@ class Evaluator:
             raise ValueError(f"unknown fill '{out['fill']}'")
         return out
 
+    def signal_days(self, params: dict) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """First and last day on which the row's price/cost ratio (its signal) is known.
+
+        (None, None) if never. Beyond the last day the entry rule cannot fire or exit: e.g. the
+        bundled production-cost inputs end before the prices do.
+        """
+        known = np.flatnonzero(np.isfinite(self.ratio(self.row(params))))
+        if not len(known):
+            return None, None
+        return self.index[known[0]], self.index[known[-1]]
+
     def fast_path(self, row: dict) -> bool:
         return all(row[k] == v for k, v in fast.UNSUPPORTED.items())
 

@@ -39,22 +39,38 @@ class SweepError(ValueError):
 
 @dataclass(frozen=True)
 class SweepSpec:
+    """What a sweep evaluates: the grid, the fixed values and the traded span.
+
+    ``start``/``end`` (UTC days or None) choose the traded days: from the first known close on
+    or after ``start`` to the last on or before ``end``; the signals still see the history before
+    ``start`` (warm, as in `costbt backtest`). Part of the digest: a resume must match them.
+    """
+
     strategy: str
     axes: tuple[Axis, ...]
     fixed: dict
     chunk_size: int = 100_000
+    start: str | None = None
+    end: str | None = None
 
     @property
     def size(self) -> int:
         return grid_size(list(self.axes))
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "strategy": self.strategy,
             "axes": {a.name: list(a.values) for a in self.axes},
             "fixed": self.fixed,
             "chunk_size": self.chunk_size,
         }
+        if self.start is not None or self.end is not None:
+            out["span"] = [self.start, self.end]
+        return out
+
+    def traded_panel(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """The panel up to ``end`` (nothing after it is read)."""
+        return panel if self.end is None else panel.loc[: pd.Timestamp(self.end)]
 
     @property
     def digest(self) -> str:
@@ -87,9 +103,9 @@ def _write_json(path: Path, data: dict) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
 
 
-def _run_row(panel: pd.DataFrame, strategy: str, row: dict):
-    """Run one combination (strategy and engine parameters mixed in ``row``) on the engine."""
-    from backtest.engine import EngineConfig, run_strategy
+def engine_row(strategy: str, row: dict):
+    """(strategy parameters, `backtest.engine.EngineConfig`) of a sweep row mixing both."""
+    from backtest.engine import EngineConfig
     from signals.params import build, space
     from strategies import STRATEGIES
 
@@ -98,41 +114,60 @@ def _run_row(panel: pd.DataFrame, strategy: str, row: dict):
     clean = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
     params = build(strat.params, {k: v for k, v in clean.items() if k in names})
     config = build(EngineConfig, {k: v for k, v in clean.items() if k not in names})
-    pf, _, _, equity, returns = run_strategy(panel, strat, params, config)
-    return pf, equity, returns
+    return params, config
 
 
-def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict) -> dict[str, float]:
-    """The sweep metrics of one combination of any strategy, through the vectorbt engine.
+def run_row(panel: pd.DataFrame, strategy: str, row: dict, start=None):
+    """One combination (strategy and engine parameters mixed in ``row``) on the engine."""
+    from backtest.engine import run_strategy
+    from strategies import STRATEGIES
+
+    params, config = engine_row(strategy, row)
+    return run_strategy(panel, STRATEGIES[strategy], params, config, start)
+
+
+def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict, start=None) -> dict:
+    """The sweep `backtest.fast.METRICS` of one combination of any strategy, on the engine.
 
     The slow path for strategies the numba kernel does not cover (accumulation, confluence):
     correct by construction (it is the engine), about a combination per 0.1-1 s.
     """
-    from backtest import metrics as m
-    from backtest.engine import held_share
+    return run_row(panel, strategy, row, start).metrics()
 
-    pf, equity, returns = _run_row(panel, strategy, row)
-    return {
-        "final_equity": float(equity.iloc[-1]),
-        "total_return": m.total_return(returns),
-        "trades": float(pf.trades.count()),
-        "sharpe": m.sharpe(returns),
-        "max_drawdown": m.max_drawdown(returns),
-        "exposure": held_share(pf),
-        "cagr": m.cagr(returns),
-    }
+
+def flags(metrics: pd.DataFrame) -> pd.Series:
+    """Each row's `backtest.degenerate` flag ("" for none) from its trades, exposure and
+    market correlation."""
+    from backtest.degenerate import degeneracy
+
+    values = [
+        degeneracy(t, e, c) or ""
+        for t, e, c in zip(
+            metrics["trades"].to_numpy(dtype=float),
+            metrics["exposure"].to_numpy(dtype=float),
+            metrics["market_corr"].to_numpy(dtype=float),
+            strict=True,
+        )
+    ]
+    return pd.Series(values, index=metrics.index, name="flag", dtype=object)
 
 
 def evaluate(
-    panel: pd.DataFrame, strategy: str, params: pd.DataFrame, chunk_size: int
+    panel: pd.DataFrame, strategy: str, params: pd.DataFrame, chunk_size: int, start=None
 ) -> pd.DataFrame:
-    """Metrics for a chunk: the numba fast path for below_cost, the engine for the others."""
+    """Metrics (and the degenerate ``flag``) for a chunk: the numba fast path for below_cost,
+    the engine for the others."""
     from backtest import fast
 
     if strategy == "below_cost":
-        return fast.sweep_below_cost(panel, params, chunk_size=chunk_size)
-    rows = [strategy_metrics(panel, strategy, params.iloc[i].to_dict()) for i in range(len(params))]
-    return pd.DataFrame(rows, index=params.index, columns=list(fast.METRICS))
+        metrics = fast.sweep_below_cost(panel, params, chunk_size=chunk_size, start=start)
+    else:
+        rows = [
+            strategy_metrics(panel, strategy, params.iloc[i].to_dict(), start)
+            for i in range(len(params))
+        ]
+        metrics = pd.DataFrame(rows, index=params.index, columns=list(fast.METRICS))
+    return metrics.assign(flag=flags(metrics))
 
 
 def run_sweep(
@@ -149,6 +184,7 @@ def run_sweep(
     ``record``: count the evaluated combinations in `backtest.ledger` (kind ``sweep``, keyed by
     the panel's data), after each chunk.
     """
+    traded = spec.traded_panel(panel)
     out.mkdir(parents=True, exist_ok=True)
     chunks_dir = out / "chunks"
     chunks_dir.mkdir(exist_ok=True)
@@ -210,7 +246,7 @@ def run_sweep(
                 on_chunk(c, b - a)
             continue
         params = combinations(spec, a, b)
-        metrics = evaluate(panel, spec.strategy, params, spec.chunk_size)
+        metrics = evaluate(traded, spec.strategy, params, spec.chunk_size, spec.start)
         frame = pd.concat([params, metrics], axis=1)
         atomic_write_bytes(chunks_dir / f"chunk_{c:05d}.parquet", frame_to_parquet_bytes(frame))
         done.add(c)
@@ -267,12 +303,17 @@ def verify(
         picks += list(rng.choice(rest, size=min(sample, len(rest)), replace=False))
     names = [a.name for a in spec.axes] + list(spec.fixed)
     rows = results.loc[picks, names]
-    fast.verify_against_vectorbt(panel, rows, fast=results.loc[picks, list(fast.METRICS)])
+    fast.verify_against_vectorbt(
+        spec.traded_panel(panel),
+        rows,
+        fast=results.loc[picks, list(fast.METRICS)],
+        start=spec.start,
+    )
     return [int(p) for p in picks]
 
 
 def sweep_candidates(
-    panel: pd.DataFrame, ranked: pd.DataFrame, names: list[str], cap: int
+    panel: pd.DataFrame, ranked: pd.DataFrame, names: list[str], cap: int, spec: SweepSpec
 ) -> tuple[pd.DataFrame | None, str]:
     """(Daily returns of the sweep's combinations for PBO and SPA, how they were chosen).
 
@@ -297,7 +338,7 @@ def sweep_candidates(
         return None, "not computed: the combinations leave the evaluator's fast path"
     matrix = pd.concat(
         [
-            evaluator.returns(r).rename(int(ranked.index[i]))
+            evaluator.returns(r, spec.start, spec.end).rename(int(ranked.index[i]))
             for i, r in zip(picks, rows, strict=True)
         ],
         axis=1,
@@ -326,8 +367,8 @@ def deflated_best(
     """The verdict statistics of the best combination by ``metric`` (`backtest.overfitting`).
 
     The best combination's daily returns come from the evaluator with the candidates (equal to
-    the engine, `backtest.evaluator`) or else from the engine; buy-and-hold is the BTC close to
-    close on the same days (0 on the first). DSR against buy-and-hold = PSR(SR_bh + SR0) and
+    the engine, `backtest.evaluator`) or else from the engine; buy-and-hold is
+    `backtest.benchmarks` on the same span with the best row's costs. DSR against buy-and-hold = PSR(SR_bh + SR0) and
     against 0 (secondary), with V the variance of the per-day Sharpe ratios across every
     combination of this sweep (the results table) and N = ``n_trials`` (the ledger's count for the
     strategy, every configuration ever tried). PBO (scored by ``metric``) and SPA (returns scaled
@@ -351,12 +392,15 @@ def deflated_best(
     candidates, how = None, "not computed: candidates' daily returns need below_cost"
     finite = ranked[np.isfinite(ranked[metric].to_numpy(dtype=float))]
     if spec.strategy == "below_cost" and len(finite) and finite.index[0] == ranked.index[0]:
-        candidates, how = sweep_candidates(panel, finite, names, max_candidates)
+        candidates, how = sweep_candidates(panel, finite, names, max_candidates, spec)
     if candidates is not None:
         returns = candidates.iloc[:, 0]  # the best, on the evaluator (equal to the engine)
     else:
-        returns = strategy_returns(panel, spec.strategy, row)
-    bench = panel["close_usd"].reindex(returns.index).astype(float).pct_change().fillna(0.0)
+        returns = strategy_returns(spec.traded_panel(panel), spec.strategy, row, spec.start)
+    from backtest.benchmarks import buy_and_hold_returns
+
+    _, config = engine_row(spec.strategy, row)
+    bench = buy_and_hold_returns(panel, config, returns.index[0], returns.index[-1])
     flag = degenerate.degeneracy(
         float(best.get("trades", np.nan)),
         float(best.get("exposure", np.nan)),
@@ -398,6 +442,6 @@ def deflated_best(
     }
 
 
-def strategy_returns(panel: pd.DataFrame, strategy: str, row: dict) -> pd.Series:
+def strategy_returns(panel: pd.DataFrame, strategy: str, row: dict, start=None) -> pd.Series:
     """Daily returns of one combination on the vectorbt engine."""
-    return _run_row(panel, strategy, row)[2]
+    return run_row(panel, strategy, row, start).returns

@@ -40,25 +40,22 @@ from typing import Any
 
 import pandas as pd
 
+from backtest.degenerate import degeneracy
 from signals.params import Param, ParamError
 
 #: Metrics that can be the objective (all maximised; ``max_drawdown`` is <= 0, so maximising it
 #: means the smallest drawdown).
 OBJECTIVES = ("sharpe", "cagr", "total_return", "final_equity", "max_drawdown")
-#: The searched parameters of ``below_cost`` by default: the trading rule and the electricity cost
-#: model's assumptions. The cost model itself is fixed (``--param model=...`` or
-#: ``--include model``): its parameters mean different things under different models. Price stops
-#: and the hash-ribbon confirmation are left out because they leave the numba fast path.
-DEFAULT_INCLUDE = {
-    "below_cost": (
-        "entry_ratio",
-        "confirm_days",
-        "exit_ratio",
-        "power_price",
-        "efficiency_scale",
-        "pue",
-    ),
-}
+#: The searched parameters of ``below_cost`` by default: the trading rule only. The cost model
+#: and its assumptions (power price, fleet efficiency, PUE ...) are beliefs about the world, not
+#: knobs: fitted, they let the search turn "below cost" into "nearly always in" (buy-and-hold in
+#: disguise). They stay at their defaults or ``--param`` values and are explored as scenarios by
+#: ``costbt sweep``; searching them takes ``search_assumptions`` (``--search-assumptions``), and
+#: every page and verdict then says so. Price stops and the hash-ribbon confirmation are left out
+#: because they leave the numba fast path.
+DEFAULT_INCLUDE = {"below_cost": ("entry_ratio", "confirm_days", "exit_ratio")}
+#: What ``--search-assumptions`` adds to the default search.
+DEFAULT_ASSUMPTIONS = {"below_cost": ("power_price", "efficiency_scale", "pue")}
 DB_SCHEMES = ("sqlite", "postgresql", "mysql")
 STRATEGIES_SUPPORTED = ("below_cost",)
 
@@ -84,10 +81,37 @@ def parameters(strategy: str) -> dict[str, Param]:
     return {p.name: p for p in (*space(STRATEGIES[strategy].params), *space(EngineConfig))}
 
 
-def resolve_include(strategy: str, include: Sequence[str] | None) -> list[str]:
-    """The searched parameter names (the default set when None), checked against the space."""
+def assumption_names() -> tuple[str, ...]:
+    """The cost model and every cost assumption (`signals.production_cost.CostAssumptions`)."""
+    from dataclasses import fields
+
+    from signals.production_cost import CostAssumptions
+
+    return ("model", *(f.name for f in fields(CostAssumptions)))
+
+
+def resolve_include(
+    strategy: str, include: Sequence[str] | None, search_assumptions: bool = False
+) -> list[str]:
+    """The searched parameter names (the default set when None), checked against the space.
+
+    Cost assumptions (`assumption_names`) are searched only with ``search_assumptions``; then
+    the default set also includes `DEFAULT_ASSUMPTIONS`.
+    """
     params = parameters(strategy)
-    names = list(DEFAULT_INCLUDE[strategy] if include is None else include)
+    if include is None:
+        names = list(DEFAULT_INCLUDE[strategy])
+        if search_assumptions:
+            names += list(DEFAULT_ASSUMPTIONS[strategy])
+    else:
+        names = list(include)
+    beliefs = [n for n in names if n in assumption_names()]
+    if beliefs and not search_assumptions:
+        raise TuningError(
+            f"{', '.join(beliefs)}: cost assumptions are beliefs about the world, not knobs to "
+            "fit; explore them as scenarios with costbt sweep, or add --search-assumptions to "
+            "fit them (every page and verdict will say so)"
+        )
     unknown = [n for n in names if n not in params]
     if unknown:
         raise TuningError(f"unknown parameter(s) {', '.join(unknown)} (known: {', '.join(params)})")
@@ -137,7 +161,11 @@ def evaluate(panel: pd.DataFrame, row: dict, start=None, end=None) -> dict[str, 
 
 @dataclass
 class Objective:
-    """The trial function: suggest, evaluate, record metrics, set the min-trades constraint.
+    """The trial function: suggest, evaluate, record metrics, set the feasibility constraints.
+
+    Feasible: at least ``min_trades`` trades and, unless ``allow_degenerate``, not flagged by
+    `backtest.degenerate` (never in; indistinguishable from buy-and-hold). Infeasible trials are
+    kept (they were evaluated) but never chosen as the best.
 
     Picklable (worker processes receive it; the evaluator and its caches are rebuilt in each
     process). ``period`` is the traded span (signals use the whole panel: see
@@ -156,6 +184,7 @@ class Objective:
     min_trades: int = 3
     run: str = ""
     period: tuple = (None, None)
+    allow_degenerate: bool = False
     _evaluator: Any = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -181,13 +210,38 @@ class Objective:
             trial.set_user_attr("trial", {**tags, "error": f"{type(exc).__name__}: {exc}"[:500]})
             raise
         trades = int(metrics.get("trades", 0))
+        flag = degeneracy(trades, metrics["exposure"], metrics["market_corr"])
         trial.set_constraint("min_trades", float(self.min_trades - trades))
+        rejected = flag is not None and not self.allow_degenerate
+        trial.set_constraint("degenerate", 1.0 if rejected else -1.0)
         clean = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
-        tags["feasible"] = trades >= self.min_trades
+        tags["feasible"] = trades >= self.min_trades and not rejected
+        tags["flag"] = flag
         trial.set_user_attr("trial", {**tags, "metrics": clean})
         value = metrics[self.objective]
         # No defined value (e.g. Sharpe with no position ever): the worst, not a failed trial.
         return value if math.isfinite(value) else -math.inf
+
+
+def signal_period(panel: pd.DataFrame, fixed: dict, period: tuple) -> tuple:
+    """``period`` (start, end) clipped to the days the entry rule is known under ``fixed``.
+
+    Raises `TuningError` when the signal is unknown on every day of the period.
+    """
+    from backtest.evaluator import Evaluator
+
+    first, last = Evaluator(panel).signal_days(fixed)
+    start, end = (None if p is None else pd.Timestamp(p) for p in period)
+    if first is None:
+        raise TuningError("the entry rule is unknown on every day of the panel")
+    start = first if start is None else max(start, first)
+    end = last if end is None else min(end, last)
+    if end <= start:
+        raise TuningError(
+            f"the entry rule is known only {first.date()} .. {last.date()}: nothing of the "
+            "requested period"
+        )
+    return (start, end)
 
 
 def trial_metrics(trial) -> dict:
@@ -196,7 +250,7 @@ def trial_metrics(trial) -> dict:
 
 
 def trial_tags(trial) -> dict:
-    """A trial's ``run``, ``worker``, ``feasible`` and (failed trials) ``error``."""
+    """A trial's ``run``, ``worker``, ``feasible``, ``flag`` and (failed trials) ``error``."""
     info = dict(trial.user_attrs.get("trial") or {})
     info.pop("metrics", None)
     return info
@@ -290,6 +344,7 @@ class StudyResult:
     stale: list[int] = field(default_factory=list)  # RUNNING trials of dead workers, now FAIL
     before: int = 0  # finished trials of the study when this run started (after `stale`)
     requested: int = 0  # trials this run was to add
+    period: tuple = (None, None)  # the traded period: requested, clipped to the signal's days
 
 
 @dataclass
@@ -419,6 +474,8 @@ def run_study(
     record: bool = True,
     total: int | None = None,
     on_start: Callable[[RunPlan], None] | None = None,
+    search_assumptions: bool = False,
+    allow_degenerate: bool = False,
 ) -> StudyResult:
     """Run ``n_trials`` (default 100) more trials of the study (created or continued), record them.
 
@@ -433,6 +490,12 @@ def run_study(
     them (`Tickets`); ``poll(study)`` is then called a few times a second (progress). ``callbacks`` go to ``study.optimize`` (one worker only).
     ``record``: the study's entry in `backtest.ledger` (kind ``tune``) is SET to its COMPLETE
     trials before any trial and at the end; a killed run is reconciled at the next read.
+
+    ``search_assumptions``: the cost model's assumptions may be searched (`resolve_include`).
+    ``allow_degenerate``: flagged trials (never in, buy-and-hold in disguise) stay feasible.
+    The traded period is clipped to the days the entry rule is known under the fixed
+    assumptions (`backtest.evaluator.Evaluator.signal_days`): days without signal data are not
+    days of "no position" (``StudyResult.period`` holds the clipped period).
     """
     if objective not in OBJECTIVES:
         raise TuningError(f"unknown objective '{objective}' (one of {', '.join(OBJECTIVES)})")
@@ -444,7 +507,7 @@ def run_study(
         raise TuningError("total must be at least 1")
     if jobs < 1:
         raise TuningError("jobs must be at least 1")
-    names = resolve_include(strategy, include)
+    names = resolve_include(strategy, include, search_assumptions)
     params = parameters(strategy)
     fixed = dict(fixed or {})
     for k, v in fixed.items():
@@ -465,7 +528,10 @@ def run_study(
         "fixed": {k: fixed[k] for k in sorted(fixed)},
         "min_trades": int(min_trades),
         "period": [None if p is None else str(pd.Timestamp(p).date()) for p in period],
+        "search_assumptions": bool(search_assumptions),
+        "allow_degenerate": bool(allow_degenerate),
     }
+    traded = signal_period(panel, fixed, period)
     study = load_study(spec, study_name, seed, settings)
     from backtest.tuning_storage import fail_dead_trials
 
@@ -487,7 +553,17 @@ def run_study(
     if on_start is not None:
         on_start(RunPlan(study, before, stale, n_trials, total))
     run = uuid.uuid4().hex
-    obj = Objective(panel, strategy, objective, names, fixed, int(min_trades), run, tuple(period))
+    obj = Objective(
+        panel,
+        strategy,
+        objective,
+        names,
+        fixed,
+        int(min_trades),
+        run,
+        traded,
+        allow_degenerate=bool(allow_degenerate),
+    )
     if n_trials == 0:
         pass  # ``total`` already reached
     elif jobs == 1:
@@ -549,7 +625,22 @@ def run_study(
     completed, failed = _count(study, run)
     if tracked is not None:
         tracked.finish()  # SET to the study's COMPLETE trials again
-    return StudyResult(study, run, completed, failed, spec, stale, before, n_trials)
+    return StudyResult(study, run, completed, failed, spec, stale, before, n_trials, traded)
+
+
+def flag_counts(study, run: str | None = None) -> dict[str, int]:
+    """How many completed trials (of ``run``, or all) each `backtest.degenerate` flag marks."""
+    from optuna.trial import TrialState
+
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        tags = trial_tags(t)
+        if run is not None and tags.get("run") != run:
+            continue
+        flag = tags.get("flag")
+        if flag:
+            counts[flag] = counts.get(flag, 0) + 1
+    return counts
 
 
 def top_trials(study, n: int = 10) -> list:
@@ -572,6 +663,7 @@ __all__ = [
     "StudyResult",
     "TuningError",
     "evaluate",
+    "flag_counts",
     "load_study",
     "resolve_include",
     "run_study",

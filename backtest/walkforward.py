@@ -34,18 +34,25 @@ altering later prices). The embargo defaults to 0 days: a training score uses cl
 ``train_end`` only (an order decided on ``train_end`` would fill the next day and is not taken),
 so no training label reaches into the test window; an embargo only adds a deployment delay.
 
-**Stitching.** Each test window is traded by `backtest.evaluator.Evaluator.returns` on its own
-span: it starts flat (the entry rule's confirmation count is warm, so a signal already on
-re-enters at the next open), and a position still open on ``test_end`` is valued at that day's
-close with no exit cost charged, then dropped: the next window starts flat again. ``oos_returns``
-is the concatenation of the windows' daily returns; a window with no feasible trial holds cash
-(zero returns). ``oos_equity = init_cash * cumprod(1 + oos_returns)``.
+**Signal coverage.** Days without signal data are not days of "no position": the windows cover
+only the priced days on which the entry rule is known under the fixed assumptions
+(`backtest.evaluator.Evaluator.signal_days`; on the bundled data the production-cost inputs end
+on 2026-02-12 while prices run to 2026-08-13). The priced days left out before and after are
+reported (`WalkForwardResult.signal`) and are in no out-of-sample statistic.
 
-**Buy-and-hold** on the same days: the daily close-to-close returns of spot, ``close_d /
-close_(previous known close) - 1`` (fee-free), on every OOS day, the first day of each test window
-included; over contiguous test windows it is one uninterrupted holding. It therefore earns the
-first test day's return, which the strategy (flat on that day, filling at the next open at the
-earliest) cannot.
+**Stitching.** Each test window is traded by `backtest.evaluator.Evaluator.run` on its own span:
+it starts flat, its first bar fills the entry rule's decision of the day before (the rule is
+warm), and a position still open on ``test_end`` is closed at that day's close with slippage and
+fees charged (a forced exit, counted in ``exits_end``); nothing is bought on ``test_end``. The next
+window starts flat again. ``oos_returns`` is the concatenation of the windows' daily returns; a
+window with no feasible trial holds cash (zero returns). ``oos_equity = init_cash * cumprod(1 +
+oos_returns)``. Each window's run is flagged by `backtest.degenerate` (never in; buy-and-hold in
+disguise) and so is the stitched record.
+
+**Buy-and-hold** on the same days: `backtest.benchmarks.span_benchmarks` on each test window
+with the same costs and fill: all in at the window's first bar, sold at its last close (like the
+strategy's forced exit). Over contiguous windows it therefore pays one round trip per window,
+as a strategy that is always in would.
 
 **Walk-forward efficiency** (`WalkForwardResult.summary`): ``oos_annual_return /
 is_annual_return`` where ``oos_annual_return`` is the CAGR of the stitched OOS returns
@@ -70,7 +77,9 @@ import pandas as pd
 
 from backtest import metrics as m
 from backtest import tuning
-from backtest.fast import METRICS, UNSUPPORTED
+from backtest.benchmarks import buy_and_hold_returns
+from backtest.degenerate import degeneracy, market_correlation
+from backtest.fast import ENGINE_FIELDS, EXIT_CAUSES, METRICS, UNSUPPORTED
 from signals.params import ParamError
 
 #: Default minimum days of spot prices in a training span (shorter windows are skipped).
@@ -308,7 +317,10 @@ class WindowResult:
     none), ``oos_metrics`` the same metrics on the test span, ``benchmark_oos`` buy-and-hold's
     total_return, sharpe, cagr and max_drawdown on the test days; ``trials`` counts the completed
     trials of the window's study (in memory: optimisation history, importances), ``failed`` its
-    failed trials, ``oos_days`` the number of daily returns its test window contributes.
+    failed trials, ``oos_days`` the number of daily returns its test window contributes,
+    ``flag`` the `backtest.degenerate` flag of its out-of-sample run (never in; buy-and-hold in
+    disguise) or None. ``oos_metrics`` include the entry share, the market correlation and the
+    exits by cause; ``exits_end`` counts the forced exit at the window's last close.
     """
 
     window: Window
@@ -320,6 +332,7 @@ class WindowResult:
     study: Any
     failed: int = 0
     oos_days: int = 0
+    flag: str | None = None
 
 
 @dataclass
@@ -332,7 +345,9 @@ class WalkForwardResult:
     daily returns of the test windows, ``oos_equity = init_cash * cumprod(1 + oos_returns)``,
     ``benchmark_returns`` buy-and-hold's daily returns on the same days; ``trials`` the completed
     trials of all windows (recorded in the ledger); ``skipped`` the windows left out for too
-    little training data, with the reason.
+    little training data, with the reason; ``signal`` where the entry rule is known
+    (``signal_first``, ``signal_last``) and how many priced days before and after it were left
+    out of every window (``days_before``, ``days_after``).
     """
 
     strategy: str
@@ -346,6 +361,8 @@ class WalkForwardResult:
     skipped: list[tuple[Window, str]] = field(default_factory=list)
     init_cash: float = 10_000.0
     ledger_id: str | None = None  # this run's entry in backtest.ledger (None: not recorded)
+    signal: dict = field(default_factory=dict)
+    close: pd.Series | None = None  # spot close over the OOS span (the market's returns)
 
     def param_names(self) -> list[str]:
         """The chosen parameters' names: searched first, then fixed (each once)."""
@@ -360,7 +377,9 @@ class WalkForwardResult:
         Columns: number, label, status (``tuned`` or ``no feasible trial: flat``), train_start,
         train_end, test_start, test_end, trials, one column per parameter (NaN/None when flat),
         is_sharpe, is_cagr, is_trades, oos_sharpe, oos_cagr, oos_total_return,
-        oos_max_drawdown, oos_exposure, oos_trades, bh_sharpe, bh_total_return.
+        oos_max_drawdown, oos_exposure, oos_trades, oos_entry_share, oos_market_corr, one
+        ``oos_exits_<cause>`` per `backtest.fast.EXIT_CAUSES` (``oos_exits_end``: forced at the
+        window's end), flag, bh_sharpe, bh_total_return.
         """
         rows = []
         names = self.param_names()
@@ -378,8 +397,19 @@ class WalkForwardResult:
             }
             row.update({k: (r.params or {}).get(k) for k in names})
             row.update({f"is_{k}": r.is_metrics.get(k) for k in ("sharpe", "cagr", "trades")})
-            for k in ("sharpe", "cagr", "total_return", "max_drawdown", "exposure", "trades"):
+            for k in (
+                "sharpe",
+                "cagr",
+                "total_return",
+                "max_drawdown",
+                "exposure",
+                "trades",
+                "entry_share",
+                "market_corr",
+                *(f"exits_{c}" for c in EXIT_CAUSES),
+            ):
                 row[f"oos_{k}"] = r.oos_metrics.get(k)
+            row["flag"] = r.flag
             row["bh_sharpe"] = r.benchmark_oos.get("sharpe")
             row["bh_total_return"] = r.benchmark_oos.get("total_return")
             rows.append(row)
@@ -394,7 +424,11 @@ class WalkForwardResult:
         holding bitcoin) and ``oos_final_equity``; the same with ``bh_`` for buy-and-hold (its
         exposure is 1); ``mean_is_sharpe`` and ``mean_oos_sharpe`` (plain means over the windows
         where the value is defined); ``is_annual_return``, ``oos_annual_return`` and
-        ``efficiency`` (walk-forward efficiency, defined in the module docstring).
+        ``efficiency`` (walk-forward efficiency, defined in the module docstring);
+        ``exits_<cause>`` summed over the windows (``exits_end``: positions closed at a window's
+        end, with costs), ``flagged_windows`` (windows whose OOS run is degenerate),
+        ``oos_market_corr`` and ``oos_flag`` (`backtest.degenerate` on the stitched record),
+        ``signal_last`` and ``days_after_signal`` (priced days left out: no signal there).
         """
         r, b = self.oos_returns, self.benchmark_returns
         days = int(len(r))
@@ -428,6 +462,25 @@ class WalkForwardResult:
         out["is_annual_return"] = is_annual
         out["oos_annual_return"] = out["oos_cagr"]
         out["efficiency"] = out["oos_cagr"] / is_annual if is_annual > 0 and days else math.nan
+        for c in EXIT_CAUSES:
+            out[f"exits_{c}"] = int(
+                sum(w.oos_metrics.get(f"exits_{c}", 0.0) or 0.0 for w in self.windows)
+            )
+        out["flagged_windows"] = sum(w.flag is not None for w in self.windows)
+        trades = sum(w.oos_metrics.get("trades", 0.0) or 0.0 for w in self.windows)
+        out["oos_trades"] = int(trades)
+        if days > 2:
+            # The stitched record against the market, with each window's first day excluded
+            # (the market's return that day partly precedes the window; the strategy is flat).
+            firsts = {w.window.test_start for w in self.windows}
+            keep = ~r.index.isin(list(firsts))
+            corr = market_correlation(r[keep], self.close) if self.close is not None else math.nan
+        else:
+            corr = math.nan
+        out["oos_market_corr"] = corr
+        out["oos_flag"] = degeneracy(trades, out["oos_exposure"], corr)
+        out["signal_last"] = self.signal.get("signal_last")
+        out["days_after_signal"] = self.signal.get("days_after", 0)
         return out
 
 
@@ -441,15 +494,26 @@ def _nanmean(values: Sequence[float | None]) -> float:
 
 def _flat_metrics(init_cash: float, days: int) -> dict[str, float]:
     """`METRICS` of holding cash: no trade, no return, Sharpe undefined."""
-    return {
-        "final_equity": float(init_cash),
-        "total_return": 0.0,
-        "trades": 0.0,
-        "sharpe": math.nan,
-        "max_drawdown": 0.0,
-        "exposure": 0.0,
-        "cagr": 0.0 if days else math.nan,
-    }
+    out = {k: math.nan for k in METRICS}
+    out.update(
+        {
+            "final_equity": float(init_cash),
+            "total_return": 0.0,
+            "trades": 0.0,
+            "max_drawdown": 0.0,
+            "exposure": 0.0,
+            "cagr": 0.0 if days else math.nan,
+        }
+    )
+    out.update({f"exits_{c}": 0.0 for c in EXIT_CAUSES})
+    return out
+
+
+def window_config(row: dict):
+    """The `backtest.engine.EngineConfig` of an evaluator row (costs, fill, cash)."""
+    from backtest.engine import EngineConfig
+
+    return EngineConfig(**{k: row[k] for k in ENGINE_FIELDS})
 
 
 def data_days(panel: pd.DataFrame, start=None, end=None) -> pd.DatetimeIndex:
@@ -484,6 +548,8 @@ def run_walkforward(
     progress: Callable[[int, int, str], None] | None = None,
     callbacks: Sequence[Callable] = (),
     min_train_days: int = MIN_TRAIN_DAYS,
+    search_assumptions: bool = False,
+    allow_degenerate: bool = False,
 ) -> WalkForwardResult:
     """Tune on each training span, trade the following test span, stitch the test spans.
 
@@ -507,15 +573,33 @@ def run_walkforward(
         raise tuning.TuningError("n_trials must be at least 1")
     if min_trades < 0:
         raise tuning.TuningError("min_trades must be at least 0")
-    names = tuning.resolve_include(strategy, include)
+    names = tuning.resolve_include(strategy, include, search_assumptions)
     fixed = check_fixed(strategy, names, fixed)
     first = None if start is None else pd.Timestamp(start)
     last = None if end is None else pd.Timestamp(end)
     if first is not None and last is not None and last < first:
         raise WalkForwardError(f"end {_day(last)} is before start {_day(first)}")
-    days = data_days(panel, first, last)
-    if not len(days):
+    priced = data_days(panel, first, last)
+    if not len(priced):
         raise WalkForwardError("no spot prices between start and end")
+    evaluator = Evaluator(panel)
+    # Days without signal data are not days of "no position": the windows cover only the days
+    # on which the entry rule is known (under the fixed assumptions).
+    signal_first, signal_last = evaluator.signal_days(fixed)
+    if signal_first is None:
+        raise WalkForwardError("the entry rule is unknown on every day of the panel")
+    days = priced[(priced >= signal_first) & (priced <= signal_last)]
+    if not len(days):
+        raise WalkForwardError(
+            f"the entry rule is known only {_day(signal_first)}..{_day(signal_last)}: no day "
+            "with prices between start and end"
+        )
+    left_out = {
+        "signal_first": signal_first,
+        "signal_last": signal_last,
+        "days_before": int((priced < signal_first).sum()),
+        "days_after": int((priced > signal_last).sum()),
+    }
     candidates = make_windows(
         days, train, test, embargo=embargo, anchored=anchored, by_halving=by_halving, step=step
     )
@@ -528,10 +612,7 @@ def run_walkforward(
         )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    evaluator = Evaluator(panel)
     init_cash = float(evaluator.row(fixed)["init_cash"])
-    close = panel["close_usd"].dropna()
-    bh_all = (close / close.shift(1) - 1.0).reindex(panel.index).fillna(0.0)
     run = uuid.uuid4().hex
     tracked = None
     if record:  # counts every completed trial at once (a counter file), the entry at the end
@@ -558,6 +639,7 @@ def run_walkforward(
             int(min_trades),
             run,
             period=(w.train_start, w.train_end),
+            allow_degenerate=bool(allow_degenerate),
             _evaluator=evaluator,
         )
         study = optuna.create_study(
@@ -578,9 +660,16 @@ def run_walkforward(
         else:
             params = {**fixed, **best.params}
             is_metrics = _clean(tuning.trial_metrics(best))
-            rets = evaluator.returns(params, w.test_start, w.test_end)
-            oos = evaluator.metrics(params, w.test_start, w.test_end)
-        b = bh_all.reindex(rets.index)
+            # A position still held on the window's last day is sold at its close, with costs.
+            oos, rets = evaluator.run(params, w.test_start, w.test_end, close_at_end=True)
+        # Buy-and-hold on the same days, with the same costs and the same forced exit.
+        b = buy_and_hold_returns(
+            panel,
+            window_config(evaluator.row(params or fixed)),
+            rets.index[0],
+            rets.index[-1],
+            close_at_end=True,
+        ).reindex(rets.index)
         pieces.append(rets)
         bench.append(b)
         results.append(
@@ -594,6 +683,9 @@ def run_walkforward(
                 study=study,
                 failed=failed,
                 oos_days=len(rets),
+                flag=None
+                if params is None
+                else degeneracy(oos["trades"], oos["exposure"], oos["market_corr"]),
             )
         )
         if progress is not None:
@@ -624,6 +716,8 @@ def run_walkforward(
         "fixed": dict(fixed),
         "start": None if first is None else _day(first),
         "end": None if last is None else _day(last),
+        "search_assumptions": bool(search_assumptions),
+        "allow_degenerate": bool(allow_degenerate),
     }
     if tracked is not None:
         tracked.finish(
@@ -644,6 +738,10 @@ def run_walkforward(
         skipped=skipped,
         init_cash=init_cash,
         ledger_id=None if tracked is None else tracked.id,
+        signal=left_out,
+        close=panel["close_usd"].loc[
+            oos_returns.index[0] - pd.Timedelta(days=1) : oos_returns.index[-1]
+        ],
     )
 
 

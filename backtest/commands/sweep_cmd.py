@@ -9,7 +9,28 @@ import typer
 
 from backtest.commands.cost import parse_params
 from backtest.commands.options import CacheDir, parse_day
-from backtest.console import err, fail, out, reports_bad_input
+from backtest.console import cell, err, fail, out, reports_bad_input
+
+
+def sweep_notes(results) -> list[str]:
+    """How many combinations tested nothing, and how much of the span had a signal."""
+    from backtest.degenerate import BUY_AND_HOLD, NEVER_IN
+
+    n = len(results)
+    never = int((results["flag"] == NEVER_IN).sum())
+    bh = int((results["flag"] == BUY_AND_HOLD).sum())
+    lines = [
+        f"degenerate combinations: {never:,} of {n:,} never in (0 trades), {bh:,} "
+        "indistinguishable from buy-and-hold (exposure >= 95 % or correlation with BTC >= 0.99)"
+    ]
+    coverage = results["signal_coverage"].dropna()
+    if len(coverage) and coverage.min() < 1.0:
+        lines.append(
+            f"signal coverage: the entry rule is unknown on {1 - coverage.median():.1%} of the "
+            "traded days for the median combination (its inputs do not cover them; no entry or "
+            "exit is possible there)"
+        )
+    return lines
 
 
 def register(app: typer.Typer) -> None:
@@ -110,32 +131,15 @@ def register(app: typer.Typer) -> None:
             except ParamError as exc:
                 raise fail(f"--param: {exc}") from None
         n = grid_size(axes)
-        slow = (
-            strategy != "below_cost"
-            or any(
-                a
-                in (
-                    "stop_loss",
-                    "take_profit",
-                    "trailing_stop",
-                    "ribbon_confirm_days",
-                    "instrument",
-                )
-                for a in names
-            )
-            or any(
-                k
-                in (
-                    "stop_loss",
-                    "take_profit",
-                    "trailing_stop",
-                    "ribbon_confirm_days",
-                    "instrument",
-                )
-                and v
-                for k, v in fixed.items()
-            )
-        )
+        # The kernel reproduces below_cost unless a value leaves it (price stops, the ribbon
+        # confirmation, the perpetual): those rows run on the engine.
+        leaves = {
+            k
+            for k, ok in fast.UNSUPPORTED.items()
+            if any(v != ok for a in axes if a.name == k for v in a.values)
+            or (k in fixed and fixed[k] != ok)
+        }
+        slow = strategy != "below_cost" or bool(leaves)
         if slow:
             max_combinations = min(max_combinations, 2_000)
             err.print(
@@ -146,16 +150,23 @@ def register(app: typer.Typer) -> None:
             raise fail(
                 f"--grid: {n:,} combinations exceed --max-combinations {max_combinations:,}; add --yes to run them"
             )
-        spec = SweepSpec(strategy, tuple(axes), fixed, chunk_size)
+        first, last = parse_day("--start", start), parse_day("--end", end)
+        if first is not None and last is not None and last <= first:
+            raise fail(f"--end: {last.date()} is not after --start {first.date()}")
+        # --start is the first traded day: signals see the history before it (warm), as in
+        # costbt backtest; nothing after --end is read.
+        spec = SweepSpec(
+            strategy,
+            tuple(axes),
+            fixed,
+            chunk_size,
+            start=None if first is None else str(first.date()),
+            end=None if last is None else str(last.date()),
+        )
 
         from data.panel import load_panel
 
         panel = load_panel()
-        first, last = parse_day("--start", start), parse_day("--end", end)
-        if first is not None:
-            panel = panel.loc[first:]
-        if last is not None:
-            panel = panel.loc[:last]
         err.print(
             f"sweeping {n:,} combinations of {strategy} in chunks of {chunk_size:,} -> {out_dir}",
             highlight=False,
@@ -189,14 +200,24 @@ def register(app: typer.Typer) -> None:
             raise fail(f"verification against vectorbt FAILED: {str(exc)[:2000]}", code=1) from None
         best = results.sort_values(metric, ascending=False, na_position="last").head(top)
         t = Table(title=f"Top {len(best)} of {n:,} by {metric}", title_justify="left")
-        cols = [*names, "sharpe", "cagr", "total_return", "max_drawdown", "trades"]
+        cols = [
+            *names,
+            "sharpe",
+            "cagr",
+            "total_return",
+            "max_drawdown",
+            "trades",
+            "exposure",
+            "entry_share",
+            "flag",
+        ]
         for c in cols:
             t.add_column(c, justify="right")
         for _, row in best.iterrows():
-            t.add_row(
-                *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols)
-            )
+            t.add_row(*(cell(c, row[c]) for c in cols))
         out.print(t)
+        for line in sweep_notes(results):
+            out.print(line, highlight=False)
         if verified:
             out.print(
                 f"verified {len(verified)} combinations against vectorbt (top {min(top, len(results))} + {len(verified) - min(top, len(results))} random): equal to 1e-9",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backtest.commands.options import CacheDir, parse_day, prepare_report_folder
-from backtest.console import err, fail, out, reports_bad_input
+from backtest.console import cell, err, fail, out, reports_bad_input
 
 
 def register(app: typer.Typer) -> None:
@@ -62,13 +62,30 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--include",
                 help="Parameters to search (repeatable or comma-separated; default: the "
-                "trading rule and electricity cost assumptions).",
+                "trading rule entry_ratio, confirm_days, exit_ratio).",
             ),
         ] = None,
         param: Annotated[
             list[str] | None,
             typer.Option("--param", help="Fixed NAME=VALUE for every trial."),
         ] = None,
+        search_assumptions: Annotated[
+            bool,
+            typer.Option(
+                "--search-assumptions",
+                help="Also fit cost assumptions (power_price, efficiency_scale, pue by default; "
+                "any named in --include). Off: they are beliefs, held at their defaults or "
+                "--param values; explore them with costbt sweep.",
+            ),
+        ] = False,
+        allow_degenerate: Annotated[
+            bool,
+            typer.Option(
+                "--allow-degenerate",
+                help="Keep trials that never trade or are indistinguishable from buy-and-hold "
+                "feasible (rejected by default).",
+            ),
+        ] = False,
         start: Annotated[str | None, typer.Option("--start", help="First day (UTC date).")] = None,
         end: Annotated[str | None, typer.Option("--end", help="Last day (UTC date).")] = None,
         top: Annotated[int, typer.Option("--top", help="Trials to list at the end.")] = 10,
@@ -85,6 +102,7 @@ def register(app: typer.Typer) -> None:
         """Search the strategy's parameters with Optuna; print the best and the top trials."""
         from backtest import ledger, tuning
         from backtest.commands.cost import parse_params
+        from backtest.degenerate import LABELS
 
         if objective not in tuning.OBJECTIVES:
             raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
@@ -108,7 +126,7 @@ def register(app: typer.Typer) -> None:
         except tuning.TuningError as exc:
             raise fail(f"--strategy: {exc}") from None
         try:
-            tuning.resolve_include(strategy, names)
+            tuning.resolve_include(strategy, names, search_assumptions)
         except tuning.TuningError as exc:
             raise fail(f"--include: {exc}") from None
         name = study or f"{strategy}-{objective}"
@@ -215,6 +233,8 @@ def register(app: typer.Typer) -> None:
                     poll=poll if jobs > 1 else None,
                     total=total,
                     on_start=on_start,
+                    search_assumptions=search_assumptions,
+                    allow_degenerate=allow_degenerate,
                 )
         except tuning.TuningError as exc:
             raise fail(str(exc)) from None
@@ -238,8 +258,32 @@ def register(app: typer.Typer) -> None:
             ),
             highlight=False,
         )
+        a, b = result.period
+        out.print(
+            f"traded period {a.date()} .. {b.date()} (the days the entry rule is known, within "
+            "--start/--end)",
+            highlight=False,
+        )
+        if search_assumptions:
+            out.print(
+                "note: cost assumptions were searched (--search-assumptions): the thesis was not "
+                "held fixed",
+                highlight=False,
+            )
+        flagged = tuning.flag_counts(s, result.run)
+        if flagged:
+            out.print(
+                "degenerate trials this run: "
+                + ", ".join(f"{n:,} {LABELS[k]}" for k, n in flagged.items())
+                + (" (kept feasible: --allow-degenerate)" if allow_degenerate else " (infeasible)"),
+                highlight=False,
+            )
         if best is None:
-            out.print(f"no feasible trial yet (none with at least {min_trades} trades)")
+            out.print(
+                f"no feasible trial yet (none with at least {min_trades} trades"
+                + ("" if allow_degenerate else " that is not degenerate")
+                + ")"
+            )
         else:
             out.print(f"best {objective} {best.value:.4g} (trial #{best.number}):", highlight=False)
             for k, v in best.params.items():
@@ -247,9 +291,10 @@ def register(app: typer.Typer) -> None:
         rows = tuning.top_trials(s, top)
         if rows:
             cols = list(rows[0].params)
-            metrics = ["sharpe", "cagr", "total_return", "max_drawdown", "trades"]
+            metrics = ["sharpe", "cagr", "total_return", "max_drawdown", "trades", "exposure"]
+            metrics += ["entry_share"]
             t = Table(title=f"Top {len(rows)} feasible trials by {objective}", title_justify="left")
-            for c in ["#", *cols, *metrics]:
+            for c in ["#", *cols, *metrics, "flag"]:
                 t.add_column(c, justify="right")
             for tr in rows:
                 cells = [str(tr.number)]
@@ -258,7 +303,8 @@ def register(app: typer.Typer) -> None:
                     cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
                 for m in metrics:
                     v = tuning.trial_metrics(tr).get(m)
-                    cells.append("-" if v is None else f"{v:.4g}")
+                    cells.append(cell(m, float("nan") if v is None else float(v)))
+                cells.append(cell("flag", tuning.trial_tags(tr).get("flag")))
                 t.add_row(*cells)
             out.print(t)
         data = ledger.data_ref(panel)

@@ -44,6 +44,10 @@ def command_line(settings: dict, report: Path | None, cache_dir: Path | None) ->
     parts += ["--objective", settings["objective"], "--min-trades", str(settings["min_trades"])]
     parts += ["--min-train-days", str(settings["min_train_days"]), "--seed", str(settings["seed"])]
     parts += ["--include", ",".join(settings["include"])]
+    if settings.get("search_assumptions"):
+        parts.append("--search-assumptions")
+    if settings.get("allow_degenerate"):
+        parts.append("--allow-degenerate")
     for k, v in settings["fixed"].items():
         parts += ["--param", f"{k}={v}"]
     for flag in ("start", "end"):
@@ -119,13 +123,29 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--include",
                 help="Parameters to search (repeatable or comma-separated; default: the "
-                "trading rule and electricity cost assumptions).",
+                "trading rule entry_ratio, confirm_days, exit_ratio).",
             ),
         ] = None,
         param: Annotated[
             list[str] | None,
             typer.Option("--param", help="Fixed NAME=VALUE for every trial."),
         ] = None,
+        search_assumptions: Annotated[
+            bool,
+            typer.Option(
+                "--search-assumptions",
+                help="Also fit cost assumptions in each window (off: they are beliefs, held at "
+                "their defaults or --param values).",
+            ),
+        ] = False,
+        allow_degenerate: Annotated[
+            bool,
+            typer.Option(
+                "--allow-degenerate",
+                help="Let windows choose trials that never trade or are indistinguishable from "
+                "buy-and-hold (rejected by default).",
+            ),
+        ] = False,
         start: Annotated[
             str | None, typer.Option("--start", help="First day of the windows (UTC date).")
         ] = None,
@@ -172,7 +192,7 @@ def register(app: typer.Typer) -> None:
         if include:
             names = [n.strip() for item in include for n in item.split(",") if n.strip()]
         try:
-            names = tuning.resolve_include(strategy, names)
+            names = tuning.resolve_include(strategy, names, search_assumptions)
         except tuning.TuningError as exc:
             raise fail(f"--include: {exc}") from None
         try:
@@ -305,6 +325,8 @@ def register(app: typer.Typer) -> None:
                     progress=on_window,
                     callbacks=(on_trial,),
                     min_train_days=min_train_days,
+                    search_assumptions=search_assumptions,
+                    allow_degenerate=allow_degenerate,
                 )
         except (tuning.TuningError, wf.WalkForwardError) as exc:
             raise fail(str(exc)) from None
@@ -332,10 +354,17 @@ def register(app: typer.Typer) -> None:
             from backtest.evaluator import Evaluator
             from reports.walkforward_html import write_walkforward_report
 
+            earlier = [
+                r["oos_sharpe"]
+                for r in ledger.walkforward_runs(strategy, data.key)
+                if r["id"] != result.ledger_id and r.get("oos_sharpe") is not None
+            ]
             path = write_walkforward_report(
                 result,
                 report,
                 ledger_trials=total,
+                walkforward_runs=max(runs, 1),
+                walkforward_sharpes=earlier,
                 evaluator=Evaluator(panel),  # lets the report compute PBO
                 provenance={
                     "costbt_version": prov.costbt_version(),
@@ -353,6 +382,9 @@ def register(app: typer.Typer) -> None:
 def _print_result(result) -> None:
     """The per-window tables, the stitched summary against buy-and-hold, the efficiency."""
     from rich.table import Table
+
+    from backtest.degenerate import LABELS
+    from backtest.fast import EXIT_CAUSES
 
     table = result.table()
     names = result.param_names()
@@ -387,18 +419,33 @@ def _print_result(result) -> None:
         ("OOS\nreturn", "oos_total_return"),
         ("OOS\nmax DD", "oos_max_drawdown"),
         ("OOS\ntrades", "oos_trades"),
+        ("OOS\nexposure", "oos_exposure"),
+        ("OOS\nentry on", "oos_entry_share"),
+        ("signal\nexits", "oos_exits_signal"),
+        ("forced\nexits", "oos_exits_end"),
         ("B&H\nsharpe", "bh_sharpe"),
         ("B&H\nreturn", "bh_total_return"),
+        ("flag", "flag"),
     ]
     for c, _ in cols:
         t.add_column(c, justify="right", no_wrap=True)
-    percent = {"is_cagr", "oos_cagr", "oos_total_return", "oos_max_drawdown", "bh_total_return"}
-    counts = {"is_trades", "oos_trades"}
+    percent = {
+        "is_cagr",
+        "oos_cagr",
+        "oos_total_return",
+        "oos_max_drawdown",
+        "bh_total_return",
+        "oos_exposure",
+        "oos_entry_share",
+    }
+    counts = {"is_trades", "oos_trades", "oos_exits_signal", "oos_exits_end"}
     for _, row in table.iterrows():
         cells = [str(row.number), f"{row.test_start.date()}..{row.test_end.date()}"]
         for _, key in cols[2:]:
             v = row[key]
-            if key in percent:
+            if key == "flag":
+                cells.append(LABELS.get(v, "") if v else "")
+            elif key in percent:
                 cells.append(_pct(v))
             elif key in counts:
                 cells.append("-" if v is None or not math.isfinite(v) else f"{int(v)}")
@@ -426,6 +473,41 @@ def _print_result(result) -> None:
     if s["flat_windows"]:
         out.print(
             f"{s['flat_windows']} window(s) without a feasible trial held cash",
+            highlight=False,
+        )
+    causes = ", ".join(
+        f"{s[f'exits_{c}']:,} {c.replace('_', ' ')}" for c in EXIT_CAUSES if s[f"exits_{c}"]
+    )
+    out.print(
+        f"out-of-sample exits by cause: {causes or 'none'} (end: a position closed at its "
+        "window's last close, costs charged)",
+        highlight=False,
+    )
+    if s["flagged_windows"]:
+        out.print(
+            f"WARNING: {s['flagged_windows']} of {s['windows']} window(s) traded a degenerate "
+            "configuration out of sample (see the flag column)",
+            highlight=False,
+        )
+    if s["oos_flag"] is not None:
+        out.print(
+            f"WARNING: the stitched out-of-sample record is {LABELS[s['oos_flag']]} (exposure "
+            f"{_pct(s['oos_exposure'])}, correlation with BTC {_num(s['oos_market_corr'], '.3f')})"
+            ": it does not test the signal",
+            highlight=False,
+        )
+    sig = result.signal
+    if sig.get("days_after") or sig.get("days_before"):
+        out.print(
+            f"signal: the entry rule is known {sig['signal_first'].date()} .. "
+            f"{sig['signal_last'].date()}; {sig['days_before']:,} priced day(s) before and "
+            f"{sig['days_after']:,} after are in no window (no signal there)",
+            highlight=False,
+        )
+    if result.settings.get("search_assumptions"):
+        out.print(
+            "note: cost assumptions were searched in every window (--search-assumptions): the "
+            "thesis was not held fixed",
             highlight=False,
         )
     out.print(

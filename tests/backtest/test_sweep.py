@@ -164,8 +164,8 @@ def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(panel, tmp_pat
 def test_a_verification_difference_fails_loudly(tmp_path, monkeypatch):
     real = fast.vectorbt_metrics
 
-    def off_by_a_hair(panel, row):
-        m = dict(real(panel, row))
+    def off_by_a_hair(panel, row, *args, **kwargs):
+        m = dict(real(panel, row, *args, **kwargs))
         m["final_equity"] *= 1 + 1e-6
         return m
 
@@ -242,6 +242,7 @@ def test_the_best_of_a_sweep_is_deflated_by_the_number_of_trials(panel, tmp_path
 
 def test_the_best_of_a_sweep_is_judged_against_buy_and_hold_over_every_combination(panel, tmp_path):
     from backtest import validation
+    from backtest.benchmarks import buy_and_hold_returns
     from backtest.metrics import sharpe
     from backtest.sweep import deflated_best
 
@@ -251,7 +252,9 @@ def test_the_best_of_a_sweep_is_judged_against_buy_and_hold_over_every_combinati
     a = d["assessment"]
     best = results.sort_values("sharpe", ascending=False).iloc[0]
     returns = Evaluator(panel).returns({k: best[k] for k in d["best"]})
-    bench = panel["close_usd"].reindex(returns.index).pct_change().fillna(0.0)
+    # Buy-and-hold on the same days with the same costs: the one benchmark function.
+    bench = buy_and_hold_returns(panel, EngineConfig(), returns.index[0], returns.index[-1])
+    assert bench.index.equals(returns.index)
     assert d["benchmark_sharpe"] == pytest.approx(sharpe(bench))
     sr, n_obs, skew, kurt = validation._moments(returns)
     sr_bh = validation._moments(bench)[0]

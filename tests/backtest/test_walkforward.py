@@ -261,30 +261,48 @@ def test_stitched_returns_are_the_windows_evaluator_returns(panel, result):
     pieces = []
     for r in result.windows:
         w = r.window
-        rets = ev.returns(r.params, w.test_start, w.test_end)
+        rets = ev.returns(r.params, w.test_start, w.test_end, close_at_end=True)
         pd.testing.assert_series_equal(
             result.oos_returns.loc[w.test_start : w.test_end], rets, check_names=False
         )
         assert (1 + rets).prod() - 1 == pytest.approx(r.oos_metrics["total_return"], rel=1e-9)
-        assert rets.iloc[0] == 0.0  # each test window starts flat
         pieces.append(rets)
     assert result.oos_returns.index.equals(pd.concat(pieces).index)
     assert result.oos_returns.index.is_unique
 
 
-def test_the_oos_equity_starts_at_the_initial_cash(result):
-    assert result.oos_equity.iloc[0] == result.init_cash == 10_000.0
+def test_a_position_open_at_a_windows_end_is_closed_there_with_costs(panel, result):
+    ev = Evaluator(panel)
+    forced = [r for r in result.windows if r.oos_metrics["exits_end"] == 1]
+    assert forced, "the small run should hold a position at some window's end"
+    for r in forced:
+        w = r.window
+        closed = ev.returns(r.params, w.test_start, w.test_end, close_at_end=True)
+        held = ev.returns(r.params, w.test_start, w.test_end)
+        row = ev.row(r.params)
+        cost = (1 - row["slippage_bps"] / 1e4) * (1 - row["fees_bps"] / 1e4)
+        # Everything before the last day is the same run; the last day sells at its close.
+        pd.testing.assert_series_equal(closed.iloc[:-1], held.iloc[:-1])
+        assert 1 + closed.iloc[-1] == pytest.approx((1 + held.iloc[-1]) * cost, rel=1e-9)
+    s = result.summary()
+    assert s["exits_end"] == sum(int(r.oos_metrics["exits_end"]) for r in result.windows)
+
+
+def test_the_oos_equity_compounds_from_the_initial_cash(result):
     expected = result.init_cash * (1 + result.oos_returns).cumprod()
     np.testing.assert_allclose(result.oos_equity.to_numpy(), expected.to_numpy())
     assert result.summary()["oos_final_equity"] == pytest.approx(result.oos_equity.iloc[-1])
 
 
-def test_buy_and_hold_is_the_close_to_close_return_on_the_same_days(panel, result):
+def test_buy_and_hold_buys_each_windows_first_open_and_sells_its_last_close(panel, result):
     b = result.benchmark_returns
     assert b.index.equals(result.oos_returns.index)
-    close = panel["close_usd"]
-    expected = (close / close.shift(1) - 1).reindex(b.index)
-    np.testing.assert_allclose(b.to_numpy(), expected.to_numpy())
+    fee, slip = 10 / 1e4, 5 / 1e4  # the engine's defaults: the run's costs
+    for r in result.windows:
+        days = result.oos_returns.loc[r.window.test_start : r.window.test_end].index
+        got = (1 + b.loc[days]).prod() - 1
+        relative = panel["close_usd"][days[-1]] / panel["open_usd"][days[0]]
+        assert got == pytest.approx(relative * (1 - slip) * (1 - fee) / (1 + slip) / (1 + fee) - 1)
 
 
 def test_the_table_has_one_row_per_window_with_is_oos_and_buy_and_hold(result):
@@ -295,7 +313,7 @@ def test_the_table_has_one_row_per_window_with_is_oos_and_buy_and_hold(result):
         "train_start",
         "test_end",
         "entry_ratio",
-        "pue",
+        "exit_ratio",
         "is_sharpe",
         "is_cagr",
         "is_trades",
@@ -304,6 +322,10 @@ def test_the_table_has_one_row_per_window_with_is_oos_and_buy_and_hold(result):
         "oos_total_return",
         "oos_max_drawdown",
         "oos_trades",
+        "oos_entry_share",
+        "oos_exits_signal",
+        "oos_exits_end",
+        "flag",
         "bh_sharpe",
         "bh_total_return",
     ):
