@@ -60,7 +60,9 @@ def bundled_panel():
 
 WORKER_GROUPS = {
     "vectorbt": (
+        "tests/backtest/test_benchmarks.py",
         "tests/backtest/test_cli_backtest.py",
+        "tests/backtest/test_degenerate.py",
         "tests/backtest/test_engine.py",
         "tests/backtest/test_evaluator.py",
         "tests/backtest/test_fast.py",

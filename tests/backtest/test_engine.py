@@ -239,3 +239,89 @@ def test_funding_is_paid_while_a_perpetual_position_is_open(panel):
     free = backtest(sub.assign(funding_rate_8h_mean=0.0), "buy_and_hold", config=perp)
     # Equity after funding is below the same position without it.
     assert paid.iloc[-1] < free.equity.iloc[-1]
+
+
+# ----------------------------------------------------------------------------- spans, exits
+
+
+def test_the_first_bar_fills_the_signal_of_the_row_before_it(panel):
+    bars = ohlc(panel, "2024-01-01", "2024-01-10")
+    plan = Plan(entries=flags(bars.index), exits=flags(bars.index))
+    orders = simulate(bars, plan, ExitParams(), CONFIG, prior=(True, False)).orders
+    first = orders.records_readable.iloc[0]
+    assert first["Timestamp"] == bars.index[0]
+    assert first["Price"] == pytest.approx(bars["open"].iloc[0] * (1 + SLIP), rel=1e-12)
+
+
+def test_a_run_from_start_acts_on_the_signal_known_the_day_before(panel):
+    from backtest.engine import run_strategy
+
+    params = STRATEGIES["below_cost"].params()
+    rule = STRATEGIES["below_cost"].plan(panel, params).entries
+    day = rule[rule & ~rule.shift(1, fill_value=False)].index[-1]  # an entry signal day
+    run = run_strategy(panel, STRATEGIES["below_cost"], params, CONFIG, day + pd.Timedelta(days=1))
+    assert run.trades["entry_time"].iloc[0] == day + pd.Timedelta(days=1)
+
+
+def test_close_at_end_sells_at_the_last_close_with_costs_and_buys_nothing_there(panel):
+    bars = ohlc(panel, "2024-01-01", "2024-01-08")
+    plan = Plan(entries=flags(bars.index, 1, 6), exits=flags(bars.index))
+    pf = simulate(bars, plan, ExitParams(), CONFIG, close_at_end=True)
+    orders = pf.orders.records_readable
+    assert list(orders["Timestamp"]) == [bars.index[2], bars.index[-1]]  # no buy on the last bar
+    sell = orders.iloc[-1]
+    assert sell["Price"] == pytest.approx(bars["close"].iloc[-1] * (1 - SLIP), rel=1e-12)
+    assert float(pf.assets().iloc[-1]) == 0.0
+
+
+def _run_exits(panel, plan: Plan, exits: ExitParams, close_at_end: bool = False) -> dict:
+    from backtest.engine import exits_by_cause, orders_for
+
+    bars = ohlc(panel, "2021-01-01", "2022-12-31")
+    orders = orders_for(bars, plan, exits, CONFIG, close_at_end=close_at_end)
+    pf = simulate(bars, plan, exits, CONFIG, close_at_end=close_at_end)
+    got = exits_by_cause(pf, orders, exits, CONFIG)
+    sells = int((pf.orders.records_readable["Side"] == "Sell").sum())
+    held = int(float(pf.assets().iloc[-1]) > 0)
+    assert sum(got.values()) == sells + held  # every exit has exactly one cause
+    return got
+
+
+def test_exits_are_counted_by_cause(panel):
+    idx = ohlc(panel, "2021-01-01", "2022-12-31").index
+    every_90 = flags(idx, *range(0, len(idx), 90))
+    # Signal exits only.
+    got = _run_exits(
+        panel, Plan(entries=every_90, exits=flags(idx, *range(30, len(idx), 90))), ExitParams()
+    )
+    assert got["exits_signal"] >= 7 and got["exits_time_stop"] == got["exits_stop_loss"] == 0
+    # A time stop of 20 days fires before the signal exit 30 days after entry.
+    got = _run_exits(
+        panel,
+        Plan(entries=every_90, exits=flags(idx, *range(30, len(idx), 90))),
+        ExitParams(time_stop_days=20),
+    )
+    assert got["exits_time_stop"] >= 7 and got["exits_signal"] == 0
+    # Tight price stops: take-profit at +5 %, stop-loss at -5 %, no signal exits.
+    got = _run_exits(panel, Plan(entries=every_90, exits=flags(idx)), ExitParams(0.05, 0.05))
+    assert got["exits_take_profit"] >= 1 and got["exits_stop_loss"] >= 1
+    assert got["exits_signal"] == got["exits_trailing_stop"] == 0
+    got = _run_exits(
+        panel, Plan(entries=every_90, exits=flags(idx)), ExitParams(0.0, 0.05, trailing_stop=True)
+    )
+    assert got["exits_trailing_stop"] >= 1 and got["exits_stop_loss"] == 0
+    # Held at the end: one "end", forced with close_at_end or valued at the close without.
+    last = flags(idx, len(idx) - 10)
+    for forced in (False, True):
+        got = _run_exits(panel, Plan(entries=last, exits=flags(idx)), ExitParams(), forced)
+        assert got["exits_end"] == 1
+
+
+def test_entry_share_and_signal_coverage_come_from_the_entry_rule(panel):
+    from backtest.engine import rule_coverage
+
+    days = pd.date_range("2024-01-01", periods=10)
+    rule = pd.Series([True, False, None, True, False, None, None, True, True, False], index=days)
+    share, coverage = rule_coverage(rule.astype("boolean"), days)
+    assert share == pytest.approx(4 / 7) and coverage == pytest.approx(7 / 10)
+    assert all(np.isnan(rule_coverage(None, days)))

@@ -41,6 +41,28 @@ def test_the_fast_path_equals_vectorbt_on_random_combinations(panel):
     verify_against_vectorbt(panel, grid, rtol=1e-9, fast=got)
 
 
+@pytest.mark.parametrize(("start", "close_at_end"), [("2019-07-15", False), ("2020-03-02", True)])
+def test_the_fast_path_equals_vectorbt_on_a_span_and_with_a_forced_exit_at_its_end(
+    panel, start, close_at_end
+):
+    grid = random_grid(12, seed=19)
+    sub = panel.loc[:"2024-06-30"]
+    got = sweep_below_cost(sub, grid, start=start, close_at_end=close_at_end)
+    assert got["exits_end"].max() >= 1  # some combination holds at the end
+    verify_against_vectorbt(sub, grid, fast=got, start=start, close_at_end=close_at_end)
+
+
+def test_every_run_says_what_it_was(panel):
+    got = sweep_below_cost(panel, random_grid(40, seed=23))
+    causes = got[[f"exits_{c}" for c in fast.EXIT_CAUSES]].sum(axis=1)
+    held_at_end = got["exits_end"]
+    # Every entry is closed by exactly one cause (or still held at the end).
+    assert (causes == got["trades"]).all() and held_at_end.isin([0, 1]).all()
+    assert got["entry_share"].between(0, 1).all() and got["signal_coverage"].between(0, 1).all()
+    assert got["market_corr"].dropna().between(-1, 1).all()
+    assert (got["exits_time_stop"] > 0).any() and (got["exits_signal"] > 0).any()
+
+
 def test_a_difference_fails_loudly(panel):
     grid = random_grid(2, seed=3)
     wrong = sweep_below_cost(panel, grid)

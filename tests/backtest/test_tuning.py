@@ -193,3 +193,57 @@ def test_no_defined_value_is_the_worst_not_a_failure(panel, tmp_path, monkeypatc
     monkeypatch.setattr(Evaluator, "metrics", flat)
     res = _run(panel, tmp_path, "nan", n=2, min_trades=0)
     assert [t.value for t in res.study.trials] == [-math.inf, -math.inf]
+
+
+# ----------------------------------------------------------------------------- beliefs, flags
+
+
+def test_the_default_search_is_the_trading_rule_not_the_cost_assumptions():
+    names = tuning.resolve_include("below_cost", None)
+    assert names == ["entry_ratio", "confirm_days", "exit_ratio"]
+    assert not set(names) & set(tuning.assumption_names())
+
+
+def test_searching_a_cost_assumption_takes_an_explicit_flag():
+    with pytest.raises(tuning.TuningError, match="power_price: cost assumptions are beliefs"):
+        tuning.resolve_include("below_cost", ["entry_ratio", "power_price"])
+    assert "power_price" in tuning.resolve_include("below_cost", ["power_price"], True)
+    assert {"power_price", "efficiency_scale", "pue"} <= set(
+        tuning.resolve_include("below_cost", None, search_assumptions=True)
+    )
+
+
+def test_the_command_refuses_an_assumption_without_the_flag_and_says_so_with_it(tmp_path):
+    base = ["tune", "--n-trials", "3", "--cache-dir", str(tmp_path), "--start", "2019-01-01"]
+    r = runner.invoke(_app(), [*base, "--study", "a", "--include", "entry_ratio,power_price"])
+    assert r.exit_code == 2 and "--include" in r.output and "--search-assumptions" in r.output
+    r = runner.invoke(
+        _app(),
+        [*base, "--study", "b", "--include", "entry_ratio,power_price", "--search-assumptions"],
+    )
+    assert r.exit_code == 0, r.output
+    assert "cost assumptions were searched" in r.output
+
+
+def test_configurations_indistinguishable_from_buy_and_hold_are_infeasible(panel, tmp_path):
+    # An assumed cost so high that price is "below cost" nearly every day: the rule is in the
+    # market almost always unless its exit fires (a belief fixed by --param, not searched).
+    fixed = {"power_price": 0.19, "efficiency_scale": 1.5}
+    res = _run(panel, tmp_path, "bh", n=20, min_trades=1, fixed=fixed)
+    done = [t for t in res.study.trials if t.state == TrialState.COMPLETE]
+    flagged = [t for t in done if tuning.trial_tags(t)["flag"] is not None]
+    assert flagged, "expected buy-and-hold-like trials under these assumptions"
+    for t in flagged:
+        assert t.constraints["degenerate"] > 0 and tuning.trial_tags(t)["feasible"] is False
+    best = tuning.best_trial(res.study)
+    assert best is None or tuning.trial_tags(best)["flag"] is None
+    assert sum(tuning.flag_counts(res.study).values()) == len(flagged)
+    kept = _run(panel, tmp_path, "bh-kept", n=20, min_trades=1, fixed=fixed, allow_degenerate=True)
+    assert all(t.constraints["degenerate"] < 0 for t in kept.study.trials if t.constraints)
+
+
+def test_the_traded_period_ends_where_the_signal_data_ends(bundled_panel, tmp_path):
+    res = _run(bundled_panel, tmp_path, "clip", n=2)
+    first, last = Evaluator(bundled_panel).signal_days({})
+    assert res.period == (first, last)
+    assert last < bundled_panel["close_usd"].last_valid_index()  # inputs end before prices

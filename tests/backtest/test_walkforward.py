@@ -453,3 +453,52 @@ def test_bad_input_exits_2_naming_the_flag(tmp_path, args, flag):
     assert r.exit_code == 2, r.output
     assert flag in r.output
     assert not ledger.ledger_path().exists()
+
+
+# ----------------------------------------------------------------------------- what windows mean
+
+
+def test_days_without_signal_data_are_in_no_window(panel, tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTBT_HOME", str(tmp_path))
+    res = wf.run_walkforward(
+        panel, train="2y", test="6m", n_trials=4, start="2022-06-01", record=False
+    )
+    sig = res.signal
+    assert sig["signal_last"] < panel["close_usd"].last_valid_index()
+    assert res.oos_returns.index[-1] <= sig["signal_last"]
+    priced_after = panel.loc[sig["signal_last"] :, "close_usd"].iloc[1:].notna().sum()
+    assert sig["days_after"] == priced_after > 0
+    assert res.summary()["days_after_signal"] == priced_after
+
+
+def test_windows_record_entry_share_exits_and_flags(result):
+    t = result.table()
+    assert t["oos_entry_share"].dropna().between(0, 1).all()
+    exits = t[[f"oos_exits_{c}" for c in ("signal", "time_stop", "end")]].sum(axis=1)
+    assert (exits == t["oos_trades"]).all()  # every OOS entry ends by exactly one cause
+    s = result.summary()
+    assert s["exits_end"] + s["exits_signal"] + s["exits_time_stop"] == s["oos_trades"]
+    assert "flagged_windows" in s and "oos_flag" in s
+
+
+def test_the_default_search_keeps_the_cost_assumptions_at_their_values(result):
+    assert result.settings["include"] == ["entry_ratio", "confirm_days", "exit_ratio"]
+    assert result.settings["search_assumptions"] is False
+    for r in result.windows:
+        assert "power_price" not in (r.params or {})
+
+
+def test_the_command_refuses_to_search_assumptions_without_the_flag(tmp_path):
+    r = runner.invoke(
+        _app(),
+        [
+            "walkforward",
+            "--include",
+            "power_price",
+            "--n-trials",
+            "2",
+            "--cache-dir",
+            str(tmp_path),
+        ],
+    )
+    assert r.exit_code == 2 and "--include" in r.output and "beliefs" in r.output
