@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
+from backtest.result import EXIT_CAUSES
 from signals import production_cost as pc
 
 PERIODS = 365
@@ -64,8 +65,8 @@ METRICS = (
     "exits_time_stop",
     "exits_end",
 )
-#: Exits by cause, in `METRICS` order (the kernel never produces the three price stops).
-EXIT_CAUSES = ("signal", "take_profit", "stop_loss", "trailing_stop", "time_stop", "end")
+# Exits by cause (`EXIT_CAUSES`) are in `METRICS` order; the kernel never produces the three
+# price stops.
 #: Cost-assumption fields each model reads (the others do not change its cost series).
 _ELECTRICITY = (
     "power_price",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 PERIODS_PER_YEAR = 365
+#: Exits by cause, as `backtest.fast.EXIT_CAUSES` (kept here so reports need no numba import).
+EXIT_CAUSES = ("signal", "take_profit", "stop_loss", "trailing_stop", "time_stop", "end")
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,48 @@ class BacktestResult:
     provenance: dict = field(default_factory=dict)
     flags: dict[str, str | None] = field(default_factory=dict)
     signal: dict | None = None
+
+    def notes(self) -> list[str]:
+        """What the numbers mean, in sentences: exits by cause, where the entry rule is known,
+        and any run that tests nothing (`backtest.degenerate`). The terminal and the report
+        print them under the metrics."""
+        from backtest.degenerate import LABELS
+
+        lines = []
+        col = self.metrics[self.strategy]
+        words = {"end": "open at the end (valued at the close)", "time_stop": "time stop"}
+        causes = [
+            f"{int(col[f'exits_{c}'])} {words.get(c, c.replace('_', '-'))}"
+            for c in EXIT_CAUSES
+            if col.get(f"exits_{c}", 0) > 0
+        ]
+        lines.append(f"{self.strategy} exits by cause: {', '.join(causes) or 'none'}")
+        sig = self.signal
+        if sig is not None:
+            if sig["last"] is None:
+                lines.append(
+                    f"signal: the entry rule is unknown on every one of the {sig['days']:,} "
+                    "traded days (its inputs do not cover them): nothing was tested"
+                )
+            else:
+                share = float(col.get("entry_share", float("nan")))
+                line = f"signal: entry rule known {sig['first'].date()} .. {sig['last'].date()}"
+                if share == share:
+                    line += f", on {share:.1%} of the known days"
+                if sig["unknown_after"]:
+                    line += (
+                        f"; its inputs end on {sig['last'].date()}: the last "
+                        f"{sig['unknown_after']:,} traded day(s) have no signal (no entry or exit "
+                        "was possible), yet count in the metrics"
+                    )
+                lines.append(line)
+        for name, flag in self.flags.items():
+            if flag is not None:
+                c = self.metrics[name]
+                nan = float("nan")
+                lines.append(
+                    f"WARNING: {name} is {LABELS[flag]} (exposure {c.get('exposure', nan):.1%}, "
+                    f"correlation with BTC {c.get('market_corr', nan):.3f}, "
+                    f"{c.get('trades', nan):.0f} trade(s)): it does not test its signal"
+                )
+        return lines

@@ -532,6 +532,7 @@ def run_study(
         "allow_degenerate": bool(allow_degenerate),
     }
     traded = signal_period(panel, fixed, period)
+    settings["traded"] = [str(traded[0].date()), str(traded[1].date())]
     study = load_study(spec, study_name, seed, settings)
     from backtest.tuning_storage import fail_dead_trials
 

@@ -77,7 +77,7 @@ word-break:break-all}
 pre.config{background:#f7f7f9;border:1px solid #e3e3e3;padding:12px;overflow:auto;font-size:12px;
 max-height:600px}
 .note{color:#555;font-style:italic}
-.error{color:#b00020;font-weight:600}
+.error,.warning{color:#b00020;font-weight:600}
 .chart{margin:10px 0 18px}
 .qs-tearsheet{margin:0 !important}
 .qs-tearsheet::after{content:"";display:table;clear:both}
@@ -136,9 +136,16 @@ def _chart(fig, div_id: str) -> str:
 
 def _benchmarks_section(r: BacktestResult) -> str:
     names = ", ".join(esc(n) for n in r.benchmarks) or "none"
+    notes = "".join(
+        f'<p class="{"warning" if line.startswith("WARNING") else "note"}">{esc(line)}</p>'
+        for line in (r.notes() if r.strategy in r.metrics else [])
+    )
     return (
-        f"<p>Strategy <code>{esc(r.strategy)}</code> against: {names}. Ratios are annualised "
-        f"over {PERIODS_PER_YEAR} days.</p>"
+        f"<p>Strategy <code>{esc(r.strategy)}</code> against: {names}, planned on the same "
+        "traded days with the same cash, fees and slippage (buy-and-hold all in at the first "
+        f"bar; DCA on the span's Mondays). Ratios are annualised over {PERIODS_PER_YEAR} "
+        "days.</p>"
+        + notes
         + tables.metrics_table(r.metrics)
         + _chart(charts.equity_figure(r.equity, r.strategy, r.benchmark_equity), charts.EQUITY_ID)
         + _chart(

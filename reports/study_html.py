@@ -19,8 +19,8 @@
    objective is constant;
 5. **Top trials**: the best feasible trials with their parameters and recorded metrics;
 6. **Best configuration against buy-and-hold**: equity of both on the tuned period (log/linear
-   switch) and their metrics; buy-and-hold is the BTC close to close on the same days, no fees,
-   unless ``benchmark_returns`` is given;
+   switch) and their metrics; buy-and-hold is `backtest.benchmarks` on the same days with the
+   study's costs, unless ``benchmark_returns`` is given;
 7. **Provenance**: study name, storage (passwords redacted), seed, ledger count, trial counts,
    costbt version, git commit, data manifest hash and the study settings as JSON.
 
@@ -54,7 +54,18 @@ IMPORTANCE_ID = "chart-importance"
 FEASIBLE_COLOUR = "#1f4e9c"
 INFEASIBLE_COLOUR = "#b0b0b0"
 BEST_COLOUR = "#c25400"
-METRICS_SHOWN = ("sharpe", "cagr", "total_return", "max_drawdown", "exposure", "trades")
+METRICS_SHOWN = (
+    "sharpe",
+    "cagr",
+    "total_return",
+    "max_drawdown",
+    "exposure",
+    "trades",
+    "entry_share",
+    "exits_signal",
+    "exits_time_stop",
+    "exits_end",
+)
 
 SECTIONS = (
     ("assessment", "Assessment"),
@@ -222,10 +233,15 @@ def trials_sharpe_variance(trials: list) -> float | None:
     return float(np.var(per_day, ddof=1)) if len(per_day) > 1 else None
 
 
-def close_to_close(panel: pd.DataFrame, days: pd.Index) -> pd.Series:
-    """BTC buy-and-hold daily returns on ``days``: close to close, 0 on the first day, no fees."""
-    close = panel["close_usd"].reindex(days).astype(float)
-    return close.pct_change().fillna(0.0).rename("buy_and_hold")
+def span_buy_and_hold(evaluator, fixed: dict, days: pd.Index) -> pd.Series:
+    """Buy-and-hold on ``days`` with the study's costs (`backtest.benchmarks`, the one function
+    every comparison uses): all in at the first bar's fill, fees and slippage charged."""
+    from backtest.benchmarks import buy_and_hold_returns
+    from backtest.walkforward import window_config
+
+    config = window_config(evaluator.row(fixed))
+    out = buy_and_hold_returns(evaluator.panel, config, days[0], days[-1])
+    return out.reindex(days).rename("buy_and_hold")
 
 
 # --------------------------------------------------------------------------- figures and parts
@@ -446,7 +462,13 @@ def param_text(value: object) -> str:
 def trial_table(trials: list, objective: str) -> str:
     """The trials' numbers, objective values, parameters and recorded metrics."""
     names = list(dict.fromkeys(k for t in trials for k in t.params))
-    headers = ["#", objective, *names, *(tables.METRIC_LABELS.get(m, m) for m in METRICS_SHOWN)]
+    headers = [
+        "#",
+        objective,
+        *names,
+        *(tables.METRIC_LABELS.get(m, m) for m in METRICS_SHOWN),
+        "flag",
+    ]
     rows = []
     for t in trials:
         recorded = tuning.trial_metrics(t)
@@ -456,6 +478,7 @@ def trial_table(trials: list, objective: str) -> str:
         ]
         cells += [(param_text(t.params.get(n)), "number") for n in names]
         cells += [(tables.format_named_metric(m, recorded.get(m)), "number") for m in METRICS_SHOWN]
+        cells.append((degenerate.label(tuning.trial_tags(t).get("flag")), "text"))
         rows.append(cells)
     return tables.html_table(headers, rows, css_class="top-trials")
 
@@ -481,7 +504,9 @@ def provenance_section(record: dict, settings: dict | None) -> str:
 
 
 def _period(settings: dict) -> tuple[Any, Any]:
-    period = list(settings.get("period") or [None, None]) + [None, None]
+    """The traded period: ``traded`` (the requested period clipped to the days the entry rule is
+    known, `backtest.tuning.signal_period`), else the requested ``period``."""
+    period = list(settings.get("traded") or settings.get("period") or [None, None]) + [None, None]
     return period[0], period[1]
 
 
@@ -527,7 +552,7 @@ def _assess(
         )
     returns = matrix.iloc[:, 0]  # the best trial (its number is the name)
     if benchmark_returns is None:
-        bench = close_to_close(evaluator.panel, returns.index)
+        bench = span_buy_and_hold(evaluator, fixed, returns.index)
     else:
         bench = pd.Series(benchmark_returns, dtype=float).reindex(returns.index)
     a = overfitting.assess(
@@ -633,7 +658,8 @@ def render_study_report(
         equity_body = (
             f"<p>{esc(tables.format_time(returns.index[0]))} to "
             f"{esc(tables.format_time(returns.index[-1]))} ({len(returns):,} days), both starting "
-            f"at {INIT_CASH:,.0f} USD; buy-and-hold is BTC close to close on the same days"
+            f"at {INIT_CASH:,.0f} USD; buy-and-hold buys at the first bar with the study's fees "
+            "and slippage and holds (backtest.benchmarks)"
             f"{'' if benchmark_returns is None else ' (as given)'}.</p>"
             + table
             + chart(fig, charts.EQUITY_ID)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backtest import degenerate
 from reports import charts, provenance, tables
 from reports.html import page, write_page
 from reports.tables import esc
@@ -49,6 +50,10 @@ METRIC_COLUMNS = (
     "exposure",
     "trades",
     "final_equity",
+    "entry_share",
+    "exits_signal",
+    "exits_time_stop",
+    "exits_end",
 )
 MAX_PAIRS = 6
 # Heatmap cells are labelled with their value up to this many cells; larger grids hover only.
@@ -312,6 +317,14 @@ def _summary_section(
         "swept parameters": ", ".join(swept) or "none",
         "cost assumptions": ", ".join(assumptions) or "none",
     }
+    if "flag" in results.columns:
+        flags = results["flag"].fillna("")
+        for flag, words in degenerate.LABELS.items():
+            facts[f"combinations {words}"] = f"{int((flags == flag).sum()):,}"
+    if "signal_coverage" in results.columns:
+        coverage = pd.to_numeric(results["signal_coverage"], errors="coerce").dropna()
+        if len(coverage):
+            facts["traded days with the entry rule known (median)"] = f"{coverage.median():.1%}"
     rows = [[(k, "text"), (str(v), "text")] for k, v in facts.items()]
     summary = tables.html_table(["", "value"], rows, css_class="params")
     grid_rows = []
@@ -371,7 +384,8 @@ def _top_section(results: pd.DataFrame, swept: Sequence[str], metric: str, top: 
     metrics = [m for m in METRIC_COLUMNS if m in results.columns]
     if metric not in metrics:
         metrics.append(metric)
-    headers = ["#", *swept, *(_metric_label(m) for m in metrics)]
+    flagged = "flag" in results.columns
+    headers = ["#", *swept, *(_metric_label(m) for m in metrics), *(["flag"] if flagged else [])]
     # Column by column: ``iterrows`` would turn integer parameters into floats ("3.0").
     columns = {c: best[c].tolist() for c in [*swept, *metrics]}
     kinds = {p: "number" if _is_numeric(results[p]) else "text" for p in swept}
@@ -380,6 +394,8 @@ def _top_section(results: pd.DataFrame, swept: Sequence[str], metric: str, top: 
         cells = [(str(i + 1), "number")]
         cells += [(_value_label(columns[p][i]), kinds[p]) for p in swept]
         cells += [(_metric_text(m, columns[m][i]), "number") for m in metrics]
+        if flagged:
+            cells.append((degenerate.label(best["flag"].iloc[i] or None), "text"))
         rows.append(cells)
     intro = (
         f"<p>The {len(best)} best of {len(results):,} combinations by "

@@ -43,9 +43,22 @@ PERCENT_METRICS = frozenset(
         "exposure",
         "win_rate",
         "avg_trade_return",
+        "entry_share",
+        "signal_coverage",
     }
 )
-COUNT_METRICS = frozenset({"trades", "max_drawdown_days"})
+COUNT_METRICS = frozenset(
+    {
+        "trades",
+        "max_drawdown_days",
+        "exits_signal",
+        "exits_take_profit",
+        "exits_stop_loss",
+        "exits_trailing_stop",
+        "exits_time_stop",
+        "exits_end",
+    }
+)
 METRIC_LABELS = {
     "total_return": "total return",
     "cagr": "CAGR (365-day year)",
@@ -61,6 +74,15 @@ METRIC_LABELS = {
     "profit_factor": "profit factor",
     "avg_trade_return": "average trade return",
     "avg_holding_days": "average holding (days)",
+    "entry_share": "entry rule on (share of known days)",
+    "signal_coverage": "signal known (share of days)",
+    "market_corr": "correlation with BTC",
+    "exits_signal": "exits: signal",
+    "exits_take_profit": "exits: take-profit",
+    "exits_stop_loss": "exits: stop-loss",
+    "exits_trailing_stop": "exits: trailing stop",
+    "exits_time_stop": "exits: time stop",
+    "exits_end": "exits: end of span",
 }
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from backtest import degenerate, metrics, overfitting
+from backtest.fast import EXIT_CAUSES
 from reports import charts, tables
 from reports.html import page, write_page
 from reports.study_html import (
@@ -83,6 +84,9 @@ METRIC_COLUMNS = (
     ("oos_max_drawdown", "OOS max drawdown", "max_drawdown"),
     ("oos_exposure", "OOS exposure", "exposure"),
     ("oos_trades", "OOS trades", "trades"),
+    ("oos_entry_share", "OOS entry rule on", "entry_share"),
+    ("oos_exits_signal", "OOS signal exits", "exits_signal"),
+    ("oos_exits_end", "OOS forced exits at the end", "exits_end"),
     ("bh_sharpe", "B&H Sharpe", "sharpe"),
     ("bh_total_return", "B&H total return", "total_return"),
 )
@@ -297,6 +301,7 @@ def windows_table(result) -> str:
     names = result.param_names()
     headers = ["#", "train", "test", "status", "trials", *names]
     headers += [header for _, header, _ in METRIC_COLUMNS]
+    headers.append("flag")
     rows = []
     for r in table.to_dict("records"):
         cells = [
@@ -314,6 +319,7 @@ def windows_table(result) -> str:
             (tables.format_named_metric(unit, r.get(col)), "number")
             for col, _, unit in METRIC_COLUMNS
         ]
+        cells.append((degenerate.label(r.get("flag")), "text"))
         rows.append(cells)
     return tables.html_table(headers, rows, css_class="top-trials")
 
@@ -370,7 +376,48 @@ def _windows_section(result) -> str:
     if skipped:
         items = "".join(f"<li>{esc(w.label)}: {esc(why)}</li>" for w, why in skipped)
         out += f'<p class="note">Skipped windows:</p><ul>{items}</ul>'
-    return out + "<h3>Stitched out-of-sample result</h3>" + summary_table(summary)
+    return (
+        out
+        + "<h3>Stitched out-of-sample result</h3>"
+        + summary_table(summary)
+        + meaning_notes(result, summary)
+    )
+
+
+def meaning_notes(result, summary: dict) -> str:
+    """What the out-of-sample numbers were: exits by cause, flags, the signal's days."""
+    causes = ", ".join(
+        f"{summary[f'exits_{c}']:,} {c.replace('_', ' ')}"
+        for c in EXIT_CAUSES
+        if summary.get(f"exits_{c}")
+    )
+    parts = [
+        f"Out-of-sample exits by cause: {causes or 'none'} (end: a position still held on a test "
+        "window's last day, sold at its close with fees and slippage)."
+    ]
+    if summary.get("flagged_windows"):
+        parts.append(
+            f"{summary['flagged_windows']} of {summary['windows']} window(s) traded a degenerate "
+            "configuration out of sample (flag column)."
+        )
+    if summary.get("oos_flag"):
+        parts.append(
+            f"The stitched record is {degenerate.label(summary['oos_flag'])} (correlation with "
+            f"BTC {summary['oos_market_corr']:.3f}): it does not test the signal."
+        )
+    sig = getattr(result, "signal", None) or {}
+    if sig.get("days_after") or sig.get("days_before"):
+        parts.append(
+            f"The entry rule is known {tables.format_time(sig['signal_first'])} to "
+            f"{tables.format_time(sig['signal_last'])}: {sig['days_before']:,} priced day(s) "
+            f"before and {sig['days_after']:,} after are in no window and no statistic."
+        )
+    if result.settings.get("search_assumptions"):
+        parts.append(
+            "Cost assumptions were searched in every window (--search-assumptions): the thesis "
+            "was not held fixed."
+        )
+    return "".join(f'<p class="note">{esc(p)}</p>' for p in parts)
 
 
 def _equity_section(result) -> str:
@@ -379,8 +426,9 @@ def _equity_section(result) -> str:
         return '<p class="note">Fewer than two out-of-sample days: nothing to draw.</p>'
     return (
         f"<p>{esc(tables.format_time(r.index[0]))} to {esc(tables.format_time(r.index[-1]))} "
-        f"({len(r):,} days). Buy-and-hold is BTC close to close on the same days, starting at "
-        "the same value; dotted lines mark where each later test window begins. Annualised over "
+        f"({len(r):,} days). Buy-and-hold buys at each test window's first bar and sells at its "
+        "last close, with the same fees and slippage (backtest.benchmarks), starting at the same "
+        "value; dotted lines mark where each later test window begins. Annualised over "
         f"{metrics.PERIODS} days.</p>" + chart(equity_figure(result), charts.EQUITY_ID)
     )
 

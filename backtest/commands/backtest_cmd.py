@@ -32,50 +32,6 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:.2f}"
 
 
-def run_notes(result) -> list[str]:
-    """What the numbers mean: exits by cause, where the signal is known, degenerate runs."""
-    from backtest.degenerate import LABELS
-    from backtest.fast import EXIT_CAUSES
-
-    lines = []
-    col = result.metrics[result.strategy]
-    words = {"end": "open at the end (valued at the close)", "time_stop": "time stop"}
-    causes = [
-        f"{int(col[f'exits_{c}'])} {words.get(c, c.replace('_', '-'))}"
-        for c in EXIT_CAUSES
-        if col.get(f"exits_{c}", 0) > 0
-    ]
-    lines.append(f"{result.strategy} exits by cause: {', '.join(causes) or 'none'}")
-    sig = result.signal
-    if sig is not None:
-        if sig["last"] is None:
-            lines.append(
-                f"signal: the entry rule is unknown on every one of the {sig['days']:,} traded "
-                "days (its inputs do not cover them): nothing was tested"
-            )
-        else:
-            line = (
-                f"signal: entry rule known {sig['first'].date()} .. {sig['last'].date()}, "
-                f"on {col['entry_share']:.1%} of the known days"
-            )
-            if sig["unknown_after"]:
-                line += (
-                    f"; its inputs end on {sig['last'].date()}: the last "
-                    f"{sig['unknown_after']:,} traded day(s) have no signal (no entry or exit "
-                    "was possible), yet count in the metrics above"
-                )
-            lines.append(line)
-    for name, flag in result.flags.items():
-        if flag is not None:
-            c = result.metrics[name]
-            lines.append(
-                f"WARNING: {name} is {LABELS[flag]} (exposure {c['exposure']:.1%}, correlation "
-                f"with BTC {c['market_corr']:.3f}, {int(c['trades'])} trade(s)): it does not "
-                "test its signal"
-            )
-    return lines
-
-
 def register(app: typer.Typer) -> None:
     @app.command("backtest")
     @reports_bad_input
@@ -191,7 +147,7 @@ def register(app: typer.Typer) -> None:
         for metric, row in table.iterrows():
             t.add_row(metric, *(_fmt(metric, v) for v in row))
         out.print(t)
-        for line in run_notes(result):
+        for line in result.notes():
             out.print(line, highlight=False)
         if report is not None:
             from backtest.episodes import run_episode_study

@@ -33,8 +33,23 @@ class ConstructedEvaluator:
 
     def __init__(self, days: pd.DatetimeIndex = DAYS, seed: int = 0) -> None:
         steps = np.random.default_rng(seed).normal(0.001, 0.03, len(days))
-        self.panel = pd.DataFrame({"close_usd": 5_000.0 * np.cumprod(1.0 + steps)}, index=days)
+        close = pd.Series(5_000.0 * np.cumprod(1.0 + steps), index=days)
+        open_ = close.shift(1).fillna(5_000.0)  # each day opens at the previous close
+        self.panel = pd.DataFrame(
+            {
+                "open_usd": open_,
+                "high_usd": np.maximum(open_, close),
+                "low_usd": np.minimum(open_, close),
+                "close_usd": close,
+            }
+        )
         self.calls = 0
+
+    def row(self, params: dict) -> dict:
+        """``params`` over the real strategy and engine defaults (costs, fill, cash)."""
+        from backtest.fast import parameter_defaults
+
+        return {**parameter_defaults(), **params}
 
     def returns(self, params: dict, start=None, end=None) -> pd.Series:
         self.calls += 1

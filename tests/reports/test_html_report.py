@@ -367,3 +367,30 @@ def test_provenance_without_git_says_unknown(monkeypatch) -> None:
         "data_manifest_sha256",
         "seed",
     ]
+
+
+def test_the_report_says_what_the_run_was_and_flags_buy_and_hold_in_disguise(
+    stub_tearsheet, sample_result
+) -> None:
+    metrics = sample_result.metrics.copy()
+    strategy = sample_result.strategy
+    metrics.loc["exposure", strategy] = 0.99
+    metrics.loc["market_corr", strategy] = 0.999
+    metrics.loc["exits_end", strategy] = 1.0
+    flagged = dataclasses.replace(
+        sample_result,
+        metrics=metrics,
+        flags={strategy: "buy_and_hold"},
+        signal={
+            "first": pd.Timestamp("2020-01-05"),
+            "last": pd.Timestamp("2020-06-30"),
+            "unknown_days": 40,
+            "unknown_after": 30,
+            "days": 200,
+        },
+    )
+    page = render_report(flagged)
+    assert f"WARNING: {strategy} is indistinguishable from buy-and-hold" in page
+    assert "its inputs end on 2020-06-30: the last 30 traded day(s) have no signal" in page
+    assert "exits by cause" in page and "open at the end" in page
+    assert "exits: end of span" in page  # the metrics table labels the exits rows

@@ -25,12 +25,12 @@ from reports.study_html import (
     HEADINGS,
     HISTORY_ID,
     candidate_trials,
-    close_to_close,
     distinct_feasible_trials,
     history_points,
     param_importances,
     redact,
     render_study_report,
+    span_buy_and_hold,
 )
 from tests.reports.constructed import ConstructedEvaluator, constructed_study, settings
 
@@ -113,7 +113,12 @@ def test_dsr_takes_n_from_the_ledger_and_pbo_every_distinct_feasible_trial(
 def test_the_best_trial_is_compared_with_buy_and_hold_on_the_same_days(page, study, evaluator):
     best = tuning.best_trial(study)
     returns = evaluator.returns(best.params, "2019-01-01", "2021-12-31")
-    bench = close_to_close(evaluator.panel, returns.index)
+    bench = span_buy_and_hold(evaluator, {}, returns.index)  # with the engine's default costs
+    assert (1 + bench).prod() == pytest.approx(
+        evaluator.panel["close_usd"][returns.index[-1]]
+        / evaluator.panel["open_usd"][returns.index[0]]
+        / (1.0005 * 1.001)
+    )
     assert f"against buy-and-hold&#x27;s {metrics.sharpe(bench):.2f}" in page
     assert "<td>DSR vs buy-and-hold (deflated Sharpe ratio)</td>" in page
     assert "<td>DSR vs 0 (secondary)</td>" in page
@@ -252,6 +257,9 @@ class _IgnoringFixed:
     def returns(self, params, start=None, end=None):
         return self.inner.returns({"x": params[self.name], "y": params["y"]}, start, end)
 
+    def row(self, params):
+        return self.inner.row(params)
+
 
 def test_a_study_without_a_feasible_trial_says_why(evaluator) -> None:
     study = constructed_study(evaluator, n=5, all_infeasible=True)
@@ -301,3 +309,17 @@ def test_tune_command_exits_2_when_the_report_folder_cannot_be_created(tmp_path:
     assert result.exit_code == 2
     assert "--report: cannot create the folder" in result.output
     assert not (tmp_path / "optuna").exists()  # nothing was run
+
+
+def test_the_top_trials_table_names_degenerate_trials() -> None:
+    from reports.study_html import trial_table
+
+    trial = optuna.trial.create_trial(
+        params={"x": 0.5},
+        distributions={"x": optuna.distributions.FloatDistribution(0.0, 1.0)},
+        value=1.0,
+        user_attrs={"trial": {"run": "r", "flag": "buy_and_hold", "metrics": {"exposure": 0.99}}},
+    )
+    table = trial_table([trial], "sharpe")
+    assert "indistinguishable from buy-and-hold" in table
+    assert "exits: end of span" in table and "entry rule on" in table
