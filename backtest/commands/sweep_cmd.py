@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backtest.commands.cost import parse_params
-from backtest.commands.options import CacheDir, parse_day
+from backtest.commands.options import parse_day
 from backtest.console import cell, err, fail, out, reports_bad_input
 
 
@@ -86,7 +86,6 @@ def register(app: typer.Typer) -> None:
         title: Annotated[
             str | None, typer.Option("--title", help="Title of the HTML page.")
         ] = None,
-        cache_dir: CacheDir = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the verification sample.")] = 0,
     ) -> None:
         """Evaluate every combination of the grid (fast path), print the top N, write the results."""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from backtest.commands.options import CacheDir, parse_day, prepare_report_folder
+from backtest.commands.options import parse_day, prepare_report_folder
 from backtest.console import err, fail, out, reports_bad_input
 
 
@@ -30,7 +30,7 @@ def _param(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def command_line(settings: dict, report: Path | None, cache_dir: Path | None) -> str:
+def command_line(settings: dict, report: Path | None) -> str:
     """The canonical ``costbt walkforward`` command that reproduces a run (for provenance)."""
     parts = ["costbt", "walkforward", "--strategy", settings["strategy"]]
     if settings["by_halving"]:
@@ -55,8 +55,6 @@ def command_line(settings: dict, report: Path | None, cache_dir: Path | None) ->
             parts += [f"--{flag}", settings[flag]]
     if report is not None:
         parts += ["--report", str(report)]
-    if cache_dir is not None:
-        parts += ["--cache-dir", str(cache_dir)]
     return " ".join(parts)
 
 
@@ -156,7 +154,6 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--report", help="Write the walk-forward HTML report to this file."),
         ] = None,
-        cache_dir: CacheDir = None,
     ) -> None:
         """Walk-forward: tune on each training window, trade the next one, stitch them and
         compare in-sample with out-of-sample and with buy-and-hold on the same days."""
@@ -372,7 +369,7 @@ def register(app: typer.Typer) -> None:
                     "git_dirty": prov.git_dirty(),
                     "data_manifest_sha256": prov.manifest_hash(),
                     "seed": seed,
-                    "command": command_line(result.settings, report, cache_dir),
+                    "command": command_line(result.settings, report),
                     "run_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },
             )

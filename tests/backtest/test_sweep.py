@@ -69,9 +69,7 @@ def test_bad_grids_are_named(spec, message):
 )
 def test_bad_sweeps_exit_2_before_any_work(tmp_path, args, message):
     out = tmp_path / "sweep"
-    r = runner.invoke(
-        app, ["sweep", *args, "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
-    )
+    r = runner.invoke(app, ["sweep", *args, "--out", str(out)])
     assert r.exit_code == 2, r.output
     assert message in r.stderr and not out.exists()
 
@@ -137,7 +135,7 @@ def test_an_interrupted_sweep_keeps_its_chunks_and_resumes(panel, tmp_path):
 
 
 def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(panel, tmp_path):
-    out, cache = tmp_path / "sweep", tmp_path / "cache"
+    out = tmp_path / "sweep"
     args = [
         "sweep",
         "--grid",
@@ -149,7 +147,7 @@ def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(panel, tmp_pat
         "--verify-sample",
         "1",
     ]
-    r = runner.invoke(app, [*args, "--out", str(out), "--cache-dir", str(cache)])
+    r = runner.invoke(app, [*args, "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "verified 3 combinations against vectorbt" in r.output
     key = ledger.data_key(panel)  # the command's panel: the bundle, no cached downloads
@@ -157,7 +155,7 @@ def test_the_cli_verifies_against_vectorbt_and_records_the_ledger(panel, tmp_pat
     assert "ledger: 4 configurations tried for below_cost on data bundle" in " ".join(
         r.output.split()
     )
-    runner.invoke(app, [*args, "--out", str(tmp_path / "again"), "--cache-dir", str(cache)])
+    runner.invoke(app, [*args, "--out", str(tmp_path / "again")])
     assert ledger.trials("below_cost", key) == 8
 
 
@@ -182,8 +180,6 @@ def test_a_verification_difference_fails_loudly(tmp_path, monkeypatch):
             "0",
             "--out",
             str(tmp_path / "s"),
-            "--cache-dir",
-            str(tmp_path / "c"),
         ],
     )
     assert r.exit_code == 1 and "FAILED" in r.stderr

@@ -391,7 +391,7 @@ SMALL_CLI = ["--train", "1y", "--test", "1y", "--start", "2021-01-01", "--end", 
 
 
 def test_the_command_prints_the_windows_and_the_summary(tmp_path):
-    args = ["walkforward", *SMALL_CLI, "--n-trials", "4", "--cache-dir", str(tmp_path)]
+    args = ["walkforward", *SMALL_CLI, "--n-trials", "4"]
     r = runner.invoke(_app(), args)
     assert r.exit_code == 0, r.output
     assert "In-sample (train) against out-of-sample (test) per window" in r.output
@@ -406,7 +406,7 @@ def test_the_command_prints_the_windows_and_the_summary(tmp_path):
 
 def test_the_command_says_train_and_test_are_ignored_by_halving(tmp_path):
     args = ["walkforward", "--by-halving", "--train", "2y", "--n-trials", "3"]
-    args += ["--start", "2019-01-01", "--end", "2021-06-30", "--cache-dir", str(tmp_path)]
+    args += ["--start", "2019-01-01", "--end", "2021-06-30"]
     r = runner.invoke(_app(), args)
     assert r.exit_code == 0, r.output
     assert "--train ignored with --by-halving" in r.output
@@ -417,7 +417,7 @@ def test_a_report_folder_that_cannot_be_created_exits_2_before_any_work(tmp_path
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     args = ["walkforward", *SMALL_CLI, "--n-trials", "2", "--report", str(blocker / "w.html")]
-    r = runner.invoke(_app(), [*args, "--cache-dir", str(tmp_path)])
+    r = runner.invoke(_app(), [*args])
     assert r.exit_code == 2, r.output
     assert "--report" in r.output
     assert not ledger.ledger_path().exists()  # failed before any work
@@ -426,7 +426,7 @@ def test_a_report_folder_that_cannot_be_created_exits_2_before_any_work(tmp_path
 def test_the_report_flag_writes_the_report(tmp_path):
     page = tmp_path / "w.html"
     args = ["walkforward", *SMALL_CLI, "--n-trials", "2", "--report", str(page)]
-    r = runner.invoke(_app(), [*args, "--cache-dir", str(tmp_path)])
+    r = runner.invoke(_app(), [*args])
     assert r.exit_code == 0, r.output
     assert page.exists()
 
@@ -449,7 +449,7 @@ def test_the_report_flag_writes_the_report(tmp_path):
     ],
 )
 def test_bad_input_exits_2_naming_the_flag(tmp_path, args, flag):
-    r = runner.invoke(_app(), ["walkforward", *args, "--cache-dir", str(tmp_path)])
+    r = runner.invoke(_app(), ["walkforward", *args])
     assert r.exit_code == 2, r.output
     assert flag in r.output
     assert not ledger.ledger_path().exists()
@@ -497,8 +497,6 @@ def test_the_command_refuses_to_search_assumptions_without_the_flag(tmp_path):
             "power_price",
             "--n-trials",
             "2",
-            "--cache-dir",
-            str(tmp_path),
         ],
     )
     assert r.exit_code == 2 and "--include" in r.output and "beliefs" in r.output
