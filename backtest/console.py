@@ -45,10 +45,10 @@ def reports_bad_input(func: F) -> F:
 
 def cell(name: str, value) -> str:
     """A table cell: flags in words, shares in per cent, other numbers to 4 digits."""
-    from backtest.degenerate import LABELS
+    from backtest.degenerate import label
 
     if name == "flag":
-        return LABELS.get(value, "") if value else ""
+        return label(value)
     if name in ("exposure", "entry_share") and isinstance(value, float):
         return "-" if value != value else f"{value:.1%}"
     return f"{value:.4g}" if isinstance(value, float) else str(value)

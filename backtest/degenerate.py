@@ -74,9 +74,9 @@ def _known(value: float | None) -> bool:
     return value is not None and not math.isnan(float(value))
 
 
-def label(flag: str | None) -> str:
-    """The words for a flag ("" for None)."""
-    return "" if flag is None else LABELS[flag]
+def label(flag: object) -> str:
+    """The words for a flag ("" for no flag: None, "", NaN or <NA> from a table column)."""
+    return LABELS[flag] if isinstance(flag, str) and flag in LABELS else ""
 
 
 def market_returns(close: pd.Series) -> pd.Series:

@@ -380,7 +380,7 @@ def _print_result(result) -> None:
     """The per-window tables, the stitched summary against buy-and-hold, the efficiency."""
     from rich.table import Table
 
-    from backtest.degenerate import LABELS
+    from backtest.degenerate import LABELS, label
     from backtest.fast import EXIT_CAUSES
 
     table = result.table()
@@ -441,7 +441,7 @@ def _print_result(result) -> None:
         for _, key in cols[2:]:
             v = row[key]
             if key == "flag":
-                cells.append(LABELS.get(v, "") if v else "")
+                cells.append(label(v))
             elif key in percent:
                 cells.append(_pct(v))
             elif key in counts:

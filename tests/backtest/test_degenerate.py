@@ -58,3 +58,11 @@ def test_the_backtest_names_buy_and_hold_in_disguise():
     assert "WARNING: below_cost is indistinguishable from buy-and-hold" in r.output
     assert "exits by cause" in r.output
     assert "its inputs end on 2026-02-12" in r.output
+
+
+@pytest.mark.parametrize("missing", [None, "", float("nan"), pd.NA])
+def test_a_missing_flag_reads_as_no_flag(missing):
+    from backtest.degenerate import label
+
+    assert label(missing) == ""
+    assert label(BUY_AND_HOLD) == "indistinguishable from buy-and-hold"

@@ -500,3 +500,17 @@ def test_the_command_refuses_to_search_assumptions_without_the_flag(tmp_path):
         ],
     )
     assert r.exit_code == 2 and "--include" in r.output and "beliefs" in r.output
+
+
+def test_the_report_renders_windows_with_and_without_a_flag(result, tmp_path):
+    from dataclasses import replace
+
+    from reports.walkforward_html import write_walkforward_report
+
+    windows = [replace(result.windows[0], flag="buy_and_hold"), *result.windows[1:]]
+    mixed = replace(result, windows=windows)
+    page = write_walkforward_report(mixed, tmp_path / "w.html", ledger_trials=10)
+    text = page.read_text(encoding="utf-8")
+    assert "indistinguishable from buy-and-hold" in text
+    flagged = sum(w.flag is not None for w in windows)
+    assert f"{flagged} of 4 window(s) traded a degenerate configuration" in text
