@@ -78,7 +78,7 @@ import pandas as pd
 from backtest import metrics as m
 from backtest import tuning
 from backtest.benchmarks import buy_and_hold_returns
-from backtest.degenerate import degeneracy, market_correlation
+from backtest.degenerate import BUY_AND_HOLD, NEVER_IN, degeneracy, market_correlation
 from backtest.fast import ENGINE_FIELDS, EXIT_CAUSES, METRICS, UNSUPPORTED
 from signals.params import ParamError
 
@@ -426,7 +426,8 @@ class WalkForwardResult:
         where the value is defined); ``is_annual_return``, ``oos_annual_return`` and
         ``efficiency`` (walk-forward efficiency, defined in the module docstring);
         ``exits_<cause>`` summed over the windows (``exits_end``: positions closed at a window's
-        end, with costs), ``flagged_windows`` (windows whose OOS run is degenerate),
+        end, with costs), ``flagged_windows`` (windows whose OOS run is degenerate: of them
+        ``never_in_windows`` made no trade, ``buy_and_hold_windows`` traded like holding),
         ``oos_market_corr`` and ``oos_flag`` (`backtest.degenerate` on the stitched record),
         ``signal_last`` and ``days_after_signal`` (priced days left out: no signal there).
         """
@@ -467,6 +468,8 @@ class WalkForwardResult:
                 sum(w.oos_metrics.get(f"exits_{c}", 0.0) or 0.0 for w in self.windows)
             )
         out["flagged_windows"] = sum(w.flag is not None for w in self.windows)
+        out["never_in_windows"] = sum(w.flag == NEVER_IN for w in self.windows)
+        out["buy_and_hold_windows"] = sum(w.flag == BUY_AND_HOLD for w in self.windows)
         trades = sum(w.oos_metrics.get("trades", 0.0) or 0.0 for w in self.windows)
         out["oos_trades"] = int(trades)
         if days > 2:

@@ -395,10 +395,15 @@ def meaning_notes(result, summary: dict) -> str:
         f"Out-of-sample exits by cause: {causes or 'none'} (end: a position still held on a test "
         "window's last day, sold at its close with fees and slippage)."
     ]
-    if summary.get("flagged_windows"):
+    if summary.get("never_in_windows"):
         parts.append(
-            f"{summary['flagged_windows']} of {summary['windows']} window(s) traded a degenerate "
-            "configuration out of sample (flag column)."
+            f"{summary['never_in_windows']} of {summary['windows']} window(s) never entered the "
+            "market out of sample (the chosen rule did not fire there)."
+        )
+    if summary.get("buy_and_hold_windows"):
+        parts.append(
+            f"{summary['buy_and_hold_windows']} of {summary['windows']} window(s) traded like "
+            "buy-and-hold out of sample: indistinguishable from it (flag column)."
         )
     if summary.get("oos_flag"):
         parts.append(

@@ -106,6 +106,8 @@ def register(app: typer.Typer) -> None:
         if first is not None and last is not None and last <= first:
             raise fail(f"--end: {last.date()} is not after --start {first.date()}")
 
+        import pandas as pd
+
         from data.panel import load_panel
 
         # --start is the first traded day: the signals also see the history before it (warm
@@ -113,9 +115,16 @@ def register(app: typer.Typer) -> None:
         panel = load_panel()
         if last is not None:
             panel = panel.loc[:last]
-        shown = panel.index.min() if first is None else max(first, panel.index.min())
+        prices = panel.index[panel["close_usd"].notna().to_numpy()]
+        shown = prices.min() if first is None else prices[prices >= first].min()
+        if pd.isna(shown):
+            raise fail(
+                f"--start: no spot prices on or after {first.date()} (they run "
+                f"{prices.min().date()} .. {prices.max().date()})"
+            )
         err.print(
-            f"running {run.strategy} on {shown.date()} .. {panel.index.max().date()} ...",
+            f"running {run.strategy}: trading {shown.date()} .. {prices.max().date()} (signals "
+            f"warm on history from {panel.index.min().date()}) ...",
             highlight=False,
         )
         from backtest.engine import backtest, summary_table

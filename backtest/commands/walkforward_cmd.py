@@ -480,10 +480,16 @@ def _print_result(result) -> None:
         "window's last close, costs charged)",
         highlight=False,
     )
-    if s["flagged_windows"]:
+    if s["never_in_windows"]:
         out.print(
-            f"WARNING: {s['flagged_windows']} of {s['windows']} window(s) traded a degenerate "
-            "configuration out of sample (see the flag column)",
+            f"{s['never_in_windows']} of {s['windows']} window(s) never entered the market out "
+            "of sample (the chosen rule did not fire there)",
+            highlight=False,
+        )
+    if s["buy_and_hold_windows"]:
+        out.print(
+            f"WARNING: {s['buy_and_hold_windows']} of {s['windows']} window(s) traded like "
+            "buy-and-hold out of sample (indistinguishable from it: see the flag column)",
             highlight=False,
         )
     if s["oos_flag"] is not None:

@@ -54,6 +54,7 @@ def test_a_toml_config_is_read_and_overridden_on_the_command_line(tmp_path):
         (["--strategy", "below_cost", "--param", "fill=tomorrow"], "fill='tomorrow' is not one of"),
         (["--strategy", "magic"], "unknown strategy 'magic'"),
         (["--strategy", "below_cost", "--start", "2020-01-01", "--end", "2019-01-01"], "--end"),
+        (["--strategy", "below_cost", "--start", "2030-01-01"], "--start: no spot prices"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_clear_line(args, message):
