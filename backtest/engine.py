@@ -357,8 +357,13 @@ def run_strategy(
     start=None,
     *,
     close_at_end: bool = False,
+    report_extras: bool = True,
 ) -> StrategyRun:
     """Plan and simulate one strategy on the candles from ``start`` to the panel's last close.
+
+    ``report_extras=False`` plans with `strategies.base.Strategy.plan_signals` when the strategy
+    has one: the same orders without what only a report draws (the cost band), for sweeps and
+    verification.
 
     The plan (signals) is computed on the whole panel; trading starts flat on the first candle
     on or after ``start`` (None: the first candle), so trailing windows and expanding fits are
@@ -373,7 +378,10 @@ def run_strategy(
             panel, config, start, None, close_at_end=close_at_end, names=(strategy.name,)
         )[strategy.name]
     ohlc = candles(panel, config.instrument, start)
-    plan = strategy.plan(panel, params)
+    planner = strategy.plan
+    if not report_extras and strategy.plan_signals is not None:
+        planner = strategy.plan_signals
+    plan = planner(panel, params)
     exits_params = params if isinstance(params, ExitParams) else ExitParams()
     prior = prior_signals(panel, plan, ohlc.index[0])
     orders = orders_for(ohlc, plan, exits_params, config, prior=prior, close_at_end=close_at_end)

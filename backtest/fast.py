@@ -510,7 +510,9 @@ def vectorbt_metrics(
     config = EngineConfig(**eng)
     if config.instrument != "spot":
         raise ValueError("vectorbt_metrics: spot only (perpetual funding is not in these metrics)")
-    run = run_strategy(panel, STRATEGY, params, config, start, close_at_end=close_at_end)
+    run = run_strategy(
+        panel, STRATEGY, params, config, start, close_at_end=close_at_end, report_extras=False
+    )
     return run.metrics()
 
 

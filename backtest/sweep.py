@@ -123,7 +123,7 @@ def run_row(panel: pd.DataFrame, strategy: str, row: dict, start=None):
     from strategies import STRATEGIES
 
     params, config = engine_row(strategy, row)
-    return run_strategy(panel, STRATEGIES[strategy], params, config, start)
+    return run_strategy(panel, STRATEGIES[strategy], params, config, start, report_extras=False)
 
 
 def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict, start=None) -> dict:

@@ -63,7 +63,7 @@ def tranche_entries(
     return pd.Series(out, index=below.index)
 
 
-def plan(panel: pd.DataFrame, params: AccumulationParams) -> Plan:
+def plan(panel: pd.DataFrame, params: AccumulationParams, with_band: bool = True) -> Plan:
     out = below_cost(panel, params)
     ratio = out.indicator["price_to_cost"]
     exits = decided(out.exit)
@@ -72,7 +72,7 @@ def plan(panel: pd.DataFrame, params: AccumulationParams) -> Plan:
     )
     band = (
         cost_band(panel, params.model, params, draws=100)
-        if params.model in ASSUMPTION_MODELS
+        if with_band and params.model in ASSUMPTION_MODELS
         else None
     )
     return Plan(
@@ -87,6 +87,15 @@ def plan(panel: pd.DataFrame, params: AccumulationParams) -> Plan:
     )
 
 
+def plan_signals(panel: pd.DataFrame, params) -> Plan:
+    """`plan` without the cost band (sweeps, verification)."""
+    return plan(panel, params, with_band=False)
+
+
 STRATEGY = Strategy(
-    "accumulation", AccumulationParams, plan, "scale in by tranches below cost, scale out above"
+    "accumulation",
+    AccumulationParams,
+    plan,
+    "scale in by tranches below cost, scale out above",
+    plan_signals=plan_signals,
 )

@@ -85,6 +85,9 @@ class Strategy:
     description: str = ""
     benchmark: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: The same plan without what only a report draws (the cost band: 100 runs of the cost
+    #: model), for sweeps and verification; None: ``plan`` itself.
+    plan_signals: Callable[[pd.DataFrame, object], Plan] | None = None
 
 
 def decided(rule: pd.Series) -> pd.Series:

@@ -22,12 +22,12 @@ class BelowCostStrategyParams(BelowCostParams, ExitParams):
     """`signals.production_cost.BelowCostParams` plus the common exits."""
 
 
-def plan(panel: pd.DataFrame, params: BelowCostStrategyParams) -> Plan:
+def plan(panel: pd.DataFrame, params: BelowCostStrategyParams, with_band: bool = True) -> Plan:
     out = below_cost(panel, params)
     cost = out.indicator["cost_usd_per_btc"]
     band = (
         cost_band(panel, params.model, params, draws=100)
-        if params.model in ASSUMPTION_MODELS
+        if with_band and params.model in ASSUMPTION_MODELS
         else None
     )
     return Plan(
@@ -40,9 +40,15 @@ def plan(panel: pd.DataFrame, params: BelowCostStrategyParams) -> Plan:
     )
 
 
+def plan_signals(panel: pd.DataFrame, params) -> Plan:
+    """`plan` without the cost band (sweeps, verification)."""
+    return plan(panel, params, with_band=False)
+
+
 STRATEGY = Strategy(
     "below_cost",
     BelowCostStrategyParams,
     plan,
     "buy when price is below production cost; sell when it reclaims cost x exit_ratio",
+    plan_signals=plan_signals,
 )
