@@ -149,10 +149,11 @@ def sweep_nb(
     mdays = nbars - 1
     g1 = 0.0
     g2 = 0.0
+    dgrowth = np.zeros(close.shape[0])
     for i in range(t0 + 1, t1 + 1):
-        dg = growth[i] - shift
-        g1 += dg
-        g2 += dg * dg
+        dgrowth[i] = growth[i] - shift
+        g1 += dgrowth[i]
+        g2 += dgrowth[i] * dgrowth[i]
     for j in prange(n):
         r = ratio[set_idx[j]]
         er = entry_ratio[j]
@@ -193,6 +194,8 @@ def sweep_nb(
         c1 = 0.0  # correlation sums over days t0+1 .. t1: sum of (r - shift)
         c2 = 0.0  # ... of (r - shift)^2
         c12 = 0.0  # ... of (r - shift) (g - shift)
+        g_in = 0.0  # sum of (g - shift) over the days of t0+1 .. t1 with a position or an order
+        flat_after = 0  # flat days without an order in t0+1 .. t1
         peak = cash0
         mdd = 0.0
         trades = 0
@@ -230,37 +233,43 @@ def sweep_nb(
                 btc = 0.0
                 traded = True
                 x_end += 1
-            if btc > 0.0:
-                v = cash + btc * close[i]
-                exposed += 1
-                # All in, no order today: the close-to-close return (v / prev_v - 1 up to rounding).
-                fully_in = cash == 0.0 and not traded and i > t0
-                ret = growth[i] if fully_in else v / prev_v - 1.0
-            elif traded:
-                v = cash
-                ret = v / prev_v - 1.0
+            if btc > 0.0 or traded:
+                if btc > 0.0:
+                    v = cash + btc * close[i]
+                    exposed += 1
+                    # All in, no order today: the close-to-close return (v / prev_v - 1 up to
+                    # rounding).
+                    fully_in = cash == 0.0 and not traded and i > t0
+                    ret = growth[i] if fully_in else v / prev_v - 1.0
+                else:
+                    v = cash
+                    ret = v / prev_v - 1.0
+                prev_v = v
+                if keep:
+                    rets[j, i] = ret
+                dev = ret - shift
+                s1 += dev
+                s2 += dev * dev
+                if i > t0:
+                    dg = dgrowth[i]
+                    c1 += dev
+                    c2 += dev * dev
+                    c12 += dev * dg
+                    g_in += dg
+                if v > peak:
+                    peak = v
+                elif v < peak * (1.0 + mdd) * (1.0 + 1e-12):  # only a candidate needs dividing
+                    dd = v / peak - 1.0
+                    if dd < mdd:
+                        mdd = dd
             else:
-                v = cash  # flat and no order: v == prev_v, r = 0
+                # Flat and no order: the value is unchanged and r = 0; the sums get these days'
+                # (constant) terms at the end, from the counts.
                 flat += 1
-                ret = shift  # contributes nothing below; counted in ``flat``
-            prev_v = v
-            real = ret if (btc > 0.0 or traded) else 0.0
-            if keep:
-                rets[j, i] = real
-            dev = ret - shift
-            s1 += dev
-            s2 += dev * dev
-            if i > t0:
-                a = real - shift
-                c1 += a
-                c2 += a * a
-                c12 += a * (growth[i] - shift)
-            if v > peak:
-                peak = v
-            elif v < peak * (1.0 + mdd) * (1.0 + 1e-12):  # only a candidate needs the division
-                dd = v / peak - 1.0
-                if dd < mdd:
-                    mdd = dd
+                if i > t0:
+                    flat_after += 1
+                if keep:
+                    rets[j, i] = 0.0
             # Today's signals (NaN ratio: no decision), filled tomorrow. The entry rule is known
             # as `signals.conditions.held_for` has it: True after cd days below, False if a
             # known day of the window was not below, else unknown (a NaN broke the run).
@@ -313,6 +322,10 @@ def sweep_nb(
         out[j, _CAGR] = wealth ** (PERIODS / nbars) - 1.0 if wealth >= 0.0 else np.nan
         out[j, _ENTRY_SHARE] = entry_on / known if known > 0 else np.nan
         out[j, _COVERAGE] = known / nbars
+        # The flat days' terms: r - shift = -shift on each of them.
+        c1 -= flat_after * shift
+        c2 += flat_after * shift * shift
+        c12 -= shift * (g1 - g_in)
         corr = np.nan
         if mdays >= 3:
             vr = c2 - c1 * c1 / mdays
