@@ -8,8 +8,9 @@ so high that price is "below cost" on nearly every day). `degeneracy` names both
 * ``never_in``: 0 trades over the span;
 * ``buy_and_hold``: exposure >= ``exposure`` (default 95 % of the span's days in the market) or
   the correlation of the daily returns with the market's >= ``correlation`` (default 0.99);
-  the market's daily return is the close-to-close return of spot BTC on the same days (what
-  buy-and-hold earns on every day after its first).
+  the market's daily return is the close-to-close return of the traded instrument (spot BTC, or
+  the perpetual for ``instrument="perp"``) on the same days (what buy-and-hold earns on every
+  day after its first).
 
 ``None``: neither. Terminal tables, pages and sweep/tune tables show `LABELS`; tuning's default
 feasibility rejects both (``costbt tune --allow-degenerate`` keeps them).

@@ -43,7 +43,7 @@ PERIODS = 365
 #: Every per-combination output, in the kernel's column order. Beyond performance, each run says
 #: what it was: ``entry_share`` (days its entry rule was on / days the rule was known, over the
 #: span), ``signal_coverage`` (days the rule was known / days of the span), ``market_corr``
-#: (correlation of its daily returns with spot's close-to-close returns,
+#: (correlation of its daily returns with the traded close's close-to-close returns, spot here,
 #: `backtest.degenerate.market_correlation`), and its exits by cause. ``exits_end`` counts the
 #: position still held on the span's last day: closed there at the close with costs when the
 #: run closes at the end (walk-forward test windows), else valued at the close (open at the end).

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -366,11 +366,12 @@ def degeneracy_flag(returns: pd.Series, correlation: float | None, given: str | 
 
 
 def cost_assumptions(names: Iterable[str]) -> tuple[str, ...]:
-    """The names among ``names`` that are cost assumptions (`signals.production_cost.
-    CostAssumptions` fields), in the given order: searched, they fit the thesis to the data."""
-    from signals.production_cost import CostAssumptions
+    """The names among ``names`` that are the cost model or cost assumptions
+    (`signals.production_cost.assumption_parameters`), in the given order: searched, they fit
+    the thesis to the data."""
+    from signals.production_cost import assumption_parameters
 
-    known = {f.name for f in fields(CostAssumptions)}
+    known = set(assumption_parameters())
     return tuple(dict.fromkeys(n for n in names if n in known))
 
 

@@ -201,7 +201,10 @@ def run_sweep(
             raise SweepError(f"--resume: no sweep state in {out}")
         state = json.loads(state_path.read_text(encoding="utf-8"))
         if state.get("digest") != spec.digest:
-            raise SweepError(f"--resume: the grid differs from the interrupted sweep in {out}")
+            raise SweepError(
+                f"--resume: the grid, fixed values or --start/--end differ from the interrupted "
+                f"sweep in {out}"
+            )
         if state.get("data") not in (None, _data_key(panel)):
             raise SweepError(f"--resume: the data differs from the interrupted sweep's in {out}")
         done = set(state.get("done", []))

@@ -82,12 +82,10 @@ def parameters(strategy: str) -> dict[str, Param]:
 
 
 def assumption_names() -> tuple[str, ...]:
-    """The cost model and every cost assumption (`signals.production_cost.CostAssumptions`)."""
-    from dataclasses import fields
+    """The cost model and every cost assumption (`signals.production_cost.assumption_parameters`)."""
+    from signals.production_cost import assumption_parameters
 
-    from signals.production_cost import CostAssumptions
-
-    return ("model", *(f.name for f in fields(CostAssumptions)))
+    return assumption_parameters()
 
 
 def resolve_include(
@@ -223,16 +221,40 @@ class Objective:
         return value if math.isfinite(value) else -math.inf
 
 
-def signal_period(panel: pd.DataFrame, fixed: dict, period: tuple) -> tuple:
-    """``period`` (start, end) clipped to the days the entry rule is known under ``fixed``.
+def signal_days(evaluator, strategy: str, fixed: dict, searched: Sequence[str] = ()) -> tuple:
+    """(first, last) day on which the entry rule is known for EVERY configuration the search can
+    draw: under ``fixed``, and for each cost model when ``model`` is searched, with the longest
+    trailing window when ``smooth_days`` is (the other parameters do not move the coverage).
+    (None, None) when some configuration is never known.
+    """
+    params = parameters(strategy)
+    rows = [dict(fixed)]
+    if "model" in searched:
+        rows = [{**r, "model": m} for r in rows for m in params["model"].choices]
+    if "smooth_days" in searched:
+        rows = [{**r, "smooth_days": int(params["smooth_days"].high)} for r in rows]
+    spans = [evaluator.signal_days(r) for r in rows]
+    if any(first is None for first, _ in spans):
+        return None, None
+    return max(first for first, _ in spans), min(last for _, last in spans)
+
+
+def signal_period(
+    panel: pd.DataFrame,
+    fixed: dict,
+    period: tuple,
+    strategy: str = "below_cost",
+    searched: Sequence[str] = (),
+) -> tuple:
+    """``period`` (start, end) clipped to the days the entry rule is known (`signal_days`).
 
     Raises `TuningError` when the signal is unknown on every day of the period.
     """
     from backtest.evaluator import Evaluator
 
-    first, last = Evaluator(panel).signal_days(fixed)
+    first, last = signal_days(Evaluator(panel), strategy, fixed, searched)
     start, end = (None if p is None else pd.Timestamp(p) for p in period)
-    if first is None:
+    if first is None or last < first:
         raise TuningError("the entry rule is unknown on every day of the panel")
     start = first if start is None else max(start, first)
     end = last if end is None else min(end, last)
@@ -493,9 +515,9 @@ def run_study(
 
     ``search_assumptions``: the cost model's assumptions may be searched (`resolve_include`).
     ``allow_degenerate``: flagged trials (never in, buy-and-hold in disguise) stay feasible.
-    The traded period is clipped to the days the entry rule is known under the fixed
-    assumptions (`backtest.evaluator.Evaluator.signal_days`): days without signal data are not
-    days of "no position" (``StudyResult.period`` holds the clipped period).
+    The traded period is clipped to the days the entry rule is known for every configuration
+    the search can draw (`signal_days`): days without signal data are not days of "no
+    position" (``StudyResult.period`` holds the clipped period).
     """
     if objective not in OBJECTIVES:
         raise TuningError(f"unknown objective '{objective}' (one of {', '.join(OBJECTIVES)})")
@@ -531,7 +553,7 @@ def run_study(
         "search_assumptions": bool(search_assumptions),
         "allow_degenerate": bool(allow_degenerate),
     }
-    traded = signal_period(panel, fixed, period)
+    traded = signal_period(panel, fixed, period, strategy, names)
     settings["traded"] = [str(traded[0].date()), str(traded[1].date())]
     study = load_study(spec, study_name, seed, settings)
     from backtest.tuning_storage import fail_dead_trials

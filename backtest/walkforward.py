@@ -35,8 +35,8 @@ altering later prices). The embargo defaults to 0 days: a training score uses cl
 so no training label reaches into the test window; an embargo only adds a deployment delay.
 
 **Signal coverage.** Days without signal data are not days of "no position": the windows cover
-only the priced days on which the entry rule is known under the fixed assumptions
-(`backtest.evaluator.Evaluator.signal_days`; on the bundled data the production-cost inputs end
+only the priced days on which the entry rule is known for every configuration the search can draw
+(`backtest.tuning.signal_days`; on the bundled data the production-cost inputs end
 on 2026-02-12 while prices run to 2026-08-13). The priced days left out before and after are
 reported (`WalkForwardResult.signal`) and are in no out-of-sample statistic.
 
@@ -587,9 +587,9 @@ def run_walkforward(
         raise WalkForwardError("no spot prices between start and end")
     evaluator = Evaluator(panel)
     # Days without signal data are not days of "no position": the windows cover only the days
-    # on which the entry rule is known (under the fixed assumptions).
-    signal_first, signal_last = evaluator.signal_days(fixed)
-    if signal_first is None:
+    # on which the entry rule is known for every configuration the search can draw.
+    signal_first, signal_last = tuning.signal_days(evaluator, strategy, fixed, names)
+    if signal_first is None or signal_last < signal_first:
         raise WalkForwardError("the entry rule is unknown on every day of the panel")
     days = priced[(priced >= signal_first) & (priced <= signal_last)]
     if not len(days):

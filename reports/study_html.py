@@ -624,7 +624,8 @@ def render_study_report(
     history = (
         f"<p>{len(trials):,} trials: {len(done):,} completed ({n_feasible:,} feasible), "
         f"{len(trials) - len(done):,} failed, pruned or running. Infeasible trials (too few "
-        "trades) are grey crosses; the line is the best feasible value so far.</p>"
+        "trades, or never in the market or indistinguishable from buy-and-hold unless "
+        "allowed) are grey crosses; the line is the best feasible value so far.</p>"
     )
     if left_out:
         history += (

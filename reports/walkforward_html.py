@@ -112,6 +112,16 @@ def runs_sharpe_variance(sharpe: float, earlier: Sequence[float]) -> float | Non
     return float(np.var(per_day, ddof=1)) if len(per_day) > 1 else None
 
 
+def stitched_flag(result) -> str | None:
+    """The stitched record's flag as the run's summary has it (`WalkForwardResult.summary`:
+    trades, exposure and the correlation with the market), so the page's notes and its verdict
+    agree; from the windows' trades and exposure alone for a result without prices."""
+    summary = getattr(result, "summary", None)
+    if callable(summary) and getattr(result, "close", None) is not None:
+        return summary().get("oos_flag")
+    return stitched_degeneracy(result)
+
+
 def stitched_degeneracy(result) -> str | None:
     """`backtest.degenerate.degeneracy` of the stitched record from its windows' OOS trades and
     exposure (a window held in cash: 0 trades, 0 exposure); the correlation is left to
@@ -182,7 +192,7 @@ def assess(
         sr_variance_from="the walk-forward runs' out-of-sample Sharpe ratios",
         pbo_matrix=matrix,
         objective=objective_of({"objective": result.objective}),
-        degenerate=stitched_degeneracy(result),
+        degenerate=stitched_flag(result),
         searched_assumptions=overfitting.cost_assumptions(result.settings.get("include") or ()),
         deflated_by=deflated_by(n_runs),
         seed=seed,

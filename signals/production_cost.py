@@ -127,6 +127,14 @@ class CostAssumptions:
     )
 
 
+def assumption_parameters() -> tuple[str, ...]:
+    """The cost model and every cost assumption (`CostAssumptions` fields): beliefs about the
+    world, held fixed when a strategy is tuned unless the user asks to fit them."""
+    from dataclasses import fields
+
+    return ("model", *(f.name for f in fields(CostAssumptions)))
+
+
 # ----------------------------------------------------------------------------- formulas
 
 

@@ -258,20 +258,9 @@ def register(app: typer.Typer) -> None:
             from reports.sweep_html import write_sweep_report
         except ImportError:
             return
-        assumptions = [
-            a
-            for a in names
-            if a
-            in (
-                "power_price",
-                "efficiency_scale",
-                "pue",
-                "fleet_lag_days",
-                "opex_multiplier",
-                "hardware_usd_per_th",
-                "depreciation_years",
-            )
-        ]
+        from backtest.overfitting import cost_assumptions
+
+        assumptions = list(cost_assumptions(names))
         page = write_sweep_report(
             results,
             swept=names,

@@ -332,6 +332,7 @@ def test_an_unknown_flag_is_refused() -> None:
 def test_cost_assumptions_are_picked_from_the_searched_names() -> None:
     names = ["entry_ratio", "power_price", "confirm_days", "efficiency_scale", "power_price"]
     assert o.cost_assumptions(names) == ("power_price", "efficiency_scale")
+    assert o.cost_assumptions(["model", "exit_ratio"]) == ("model",)  # the model is a belief too
 
 
 # --------------------------------------------------------------------------- verdict wording

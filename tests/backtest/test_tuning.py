@@ -247,3 +247,13 @@ def test_the_traded_period_ends_where_the_signal_data_ends(bundled_panel, tmp_pa
     first, last = Evaluator(bundled_panel).signal_days({})
     assert res.period == (first, last)
     assert last < bundled_panel["close_usd"].last_valid_index()  # inputs end before prices
+
+
+def test_a_searched_cost_model_clips_the_period_to_the_days_every_model_is_known(bundled_panel):
+    ev = Evaluator(bundled_panel)
+    fixed_first, fixed_last = tuning.signal_days(ev, "below_cost", {})
+    first, last = tuning.signal_days(ev, "below_cost", {}, searched=["model", "entry_ratio"])
+    for model in ("electricity", "hayes", "all_in", "difficulty_regression", "external"):
+        a, b = ev.signal_days({"model": model})
+        assert a <= first and last <= b
+    assert fixed_first <= first and last <= fixed_last
