@@ -25,7 +25,7 @@ import pandas as pd
 
 from backtest import metrics as m
 from backtest.degenerate import degeneracy, market_correlation
-from backtest.fast import EXIT_CAUSES, METRICS
+from backtest.fast import DIAGNOSTICS, EXIT_CAUSES, METRICS
 from backtest.result import BacktestResult
 from signals.params import param
 from strategies import STRATEGIES
@@ -511,20 +511,6 @@ def backtest(
         flags={name: r.flag for name, r in runs.items() if not STRATEGIES[name].benchmark},
         signal=None if plan is None else signal_span(plan.entry_rule, ohlc.index),
     )
-
-
-#: Rows of the metrics table beyond performance: what each run was (`backtest.fast.METRICS`).
-DIAGNOSTICS = (
-    "entry_share",
-    "signal_coverage",
-    "market_corr",
-    "exits_signal",
-    "exits_take_profit",
-    "exits_stop_loss",
-    "exits_trailing_stop",
-    "exits_time_stop",
-    "exits_end",
-)
 
 
 def summary_table(result: BacktestResult) -> pd.DataFrame:

@@ -47,7 +47,7 @@ PERIODS = 365
 #: `backtest.degenerate.market_correlation`), and its exits by cause. ``exits_end`` counts the
 #: position still held on the span's last day: closed there at the close with costs when the
 #: run closes at the end (walk-forward test windows), else valued at the close (open at the end).
-METRICS = (
+PERFORMANCE = (
     "final_equity",
     "total_return",
     "trades",
@@ -55,16 +55,15 @@ METRICS = (
     "max_drawdown",
     "exposure",
     "cagr",
+)
+#: What each run was, beyond its performance (see `METRICS`).
+DIAGNOSTICS = (
     "entry_share",
     "signal_coverage",
     "market_corr",
-    "exits_signal",
-    "exits_take_profit",
-    "exits_stop_loss",
-    "exits_trailing_stop",
-    "exits_time_stop",
-    "exits_end",
+    *(f"exits_{cause}" for cause in EXIT_CAUSES),
 )
+METRICS = PERFORMANCE + DIAGNOSTICS
 # Exits by cause (`EXIT_CAUSES`) are in `METRICS` order; the kernel never produces the three
 # price stops.
 #: Cost-assumption fields each model reads (the others do not change its cost series).

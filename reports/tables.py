@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backtest.result import EXIT_CAUSES
+
 MISSING = "n/a"
 
 # Contract columns of `BacktestResult.trades`: header shown and how values are written.
@@ -48,16 +50,7 @@ PERCENT_METRICS = frozenset(
     }
 )
 COUNT_METRICS = frozenset(
-    {
-        "trades",
-        "max_drawdown_days",
-        "exits_signal",
-        "exits_take_profit",
-        "exits_stop_loss",
-        "exits_trailing_stop",
-        "exits_time_stop",
-        "exits_end",
-    }
+    {"trades", "max_drawdown_days", *(f"exits_{cause}" for cause in EXIT_CAUSES)}
 )
 METRIC_LABELS = {
     "total_return": "total return",

@@ -15,19 +15,13 @@ from backtest.console import err, fail, out, reports_bad_input
 def _fmt(metric: str, value: float) -> str:
     import math
 
+    from reports.tables import COUNT_METRICS, PERCENT_METRICS
+
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if metric in (
-        "total_return",
-        "cagr",
-        "volatility",
-        "max_drawdown",
-        "exposure",
-        "win_rate",
-        "entry_share",
-    ):
+    if metric in PERCENT_METRICS:
         return f"{value:.1%}"
-    if metric in ("max_drawdown_days", "trades"):
+    if metric in COUNT_METRICS:
         return f"{value:.0f}"
     return f"{value:.2f}"
 
