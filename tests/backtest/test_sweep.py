@@ -124,7 +124,7 @@ def test_an_interrupted_sweep_keeps_its_chunks_and_resumes(panel, tmp_path):
     with pytest.raises(SweepError, match="--resume"):
         run_sweep(panel, spec, tmp_path)
     other = SweepSpec("below_cost", spec.axes[:2], {}, chunk_size=5)
-    with pytest.raises(SweepError, match="grid differs"):
+    with pytest.raises(SweepError, match="the grid, fixed values or --start/--end differ"):
         run_sweep(panel, other, tmp_path, resume=True)
     evaluated = []
     resumed = run_sweep(
