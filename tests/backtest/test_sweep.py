@@ -263,3 +263,18 @@ def test_the_best_of_a_sweep_is_judged_against_buy_and_hold_over_every_combinati
     assert a.searched_assumptions == ("power_price",)
     assert "cost assumptions were fitted too (power_price)" in d["verdict"]
     assert d["regime"] in o.REGIMES
+
+
+def test_a_sweep_trades_from_start_with_warm_signals_like_the_evaluator(panel, tmp_path):
+    from dataclasses import replace
+
+    spec = replace(spec_small(), start="2020-01-01", end="2023-12-31")
+    assert spec.digest != spec_small().digest  # a resume must match the span too
+    results = run_sweep(panel, spec, tmp_path)
+    ev = Evaluator(panel)
+    names = [a.name for a in spec.axes]
+    for i in (0, 5, 17):
+        row = {k: results.iloc[i][k] for k in names}
+        want = ev.metrics(row, "2020-01-01", "2023-12-31")
+        assert results.iloc[i]["final_equity"] == pytest.approx(want["final_equity"], rel=1e-12)
+    assert set(results["flag"]) <= {"", "never_in", "buy_and_hold"}
