@@ -88,7 +88,11 @@ class BacktestResult:
                 )
             else:
                 share = float(col.get("entry_share", float("nan")))
-                line = f"signal: entry rule known {sig['first'].date()} .. {sig['last'].date()}"
+                known = sig["days"] - sig["unknown_days"]
+                line = (
+                    f"signal: entry rule known {sig['first'].date()} .. {sig['last'].date()} "
+                    f"({known:,} of {sig['days']:,} traded days, coverage {known / sig['days']:.1%})"
+                )
                 if share == share:
                     line += f", on {share:.1%} of the known days"
                 if sig["unknown_after"]:
@@ -101,10 +105,13 @@ class BacktestResult:
         for name, flag in self.flags.items():
             if flag is not None:
                 c = self.metrics[name]
-                nan = float("nan")
+                facts = [f"exposure {float(c.get('exposure', 0.0)):.1%}"]
+                corr = float(c.get("market_corr", float("nan")))
+                if corr == corr:
+                    facts.append(f"correlation with BTC {corr:.3f}")
+                facts.append(f"{float(c.get('trades', 0.0)):.0f} trade(s)")
                 lines.append(
-                    f"WARNING: {name} is {LABELS[flag]} (exposure {c.get('exposure', nan):.1%}, "
-                    f"correlation with BTC {c.get('market_corr', nan):.3f}, "
-                    f"{c.get('trades', nan):.0f} trade(s)): it does not test its signal"
+                    f"WARNING: {name} is {LABELS[flag]} ({', '.join(facts)}): it does not test "
+                    "its signal"
                 )
         return lines

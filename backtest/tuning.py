@@ -131,7 +131,7 @@ def suggest(trial, params: Sequence[Param], include: Sequence[str] | None = None
         if include is not None and p.name not in include:
             continue
         if p.kind == "choice":
-            out[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+            out[p.name] = trial.suggest_categorical(p.name, list(p.search_choices))
         elif p.kind == "bool":
             out[p.name] = trial.suggest_categorical(p.name, [False, True])
         elif p.kind == "int":
@@ -223,14 +223,15 @@ class Objective:
 
 def signal_days(evaluator, strategy: str, fixed: dict, searched: Sequence[str] = ()) -> tuple:
     """(first, last) day on which the entry rule is known for EVERY configuration the search can
-    draw: under ``fixed``, and for each cost model when ``model`` is searched, with the longest
+    draw: under ``fixed``, and for each cost model a search draws (`Param.search_choices`; not
+    the expiring analyst estimates) when ``model`` is searched, with the longest
     trailing window when ``smooth_days`` is (the other parameters do not move the coverage).
     (None, None) when some configuration is never known.
     """
     params = parameters(strategy)
     rows = [dict(fixed)]
     if "model" in searched:
-        rows = [{**r, "model": m} for r in rows for m in params["model"].choices]
+        rows = [{**r, "model": m} for r in rows for m in params["model"].search_choices]
     if "smooth_days" in searched:
         rows = [{**r, "smooth_days": int(params["smooth_days"].high)} for r in rows]
     spans = [evaluator.signal_days(r) for r in rows]
@@ -252,7 +253,11 @@ def signal_period(
     """
     from backtest.evaluator import Evaluator
 
-    first, last = signal_days(Evaluator(panel), strategy, fixed, searched)
+    try:
+        evaluator = Evaluator(panel)
+    except ValueError as exc:  # no spot price at all in the panel
+        raise TuningError(str(exc)) from None
+    first, last = signal_days(evaluator, strategy, fixed, searched)
     start, end = (None if p is None else pd.Timestamp(p) for p in period)
     if first is None or last < first:
         raise TuningError("the entry rule is unknown on every day of the panel")

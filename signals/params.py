@@ -37,6 +37,8 @@ class Param:
         step: grid step for sweeps (None: continuous for floats, 1 for ints).
         log: search on a log scale.
         choices: allowed values for ``choice``.
+        search: the choices a search (tune, walk-forward) draws; empty: all of ``choices``.
+            A choice left out can still be set with ``--param`` or swept as a scenario.
         unit: unit of the value (``ratio``, ``days``, ``USD per kWh`` ...).
         help: one line on what it does.
     """
@@ -49,8 +51,14 @@ class Param:
     step: float | None = None
     log: bool = False
     choices: tuple = ()
+    search: tuple = ()
     unit: str = ""
     help: str = ""
+
+    @property
+    def search_choices(self) -> tuple:
+        """The values a search draws for a ``choice`` parameter (see ``search``)."""
+        return self.search or self.choices
 
     def validate(self, value: Any) -> Any:
         """Convert ``value`` (possibly a string from the CLI or a config file) and check it."""
@@ -99,6 +107,7 @@ def param(
     step: float | None = None,
     log: bool = False,
     choices: tuple = (),
+    search: tuple = (),
     unit: str = "",
     help: str = "",  # noqa: A002 - the natural name for a parameter's description
 ) -> Any:
@@ -109,6 +118,7 @@ def param(
         "step": step,
         "log": log,
         "choices": tuple(choices),
+        "search": tuple(search),
         "unit": unit,
         "help": help,
     }

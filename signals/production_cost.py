@@ -119,8 +119,8 @@ class CostAssumptions:
     )
     estimate_max_age_days: int = param(
         90,
-        low=1,
-        high=730,
+        low=30,
+        high=720,
         step=30,
         unit="days",
         help="external: an analyst estimate is current for this many days after publication",
@@ -549,10 +549,14 @@ def hash_ribbons(
 class BelowCostParams(CostAssumptions):
     """The below-cost rule: which model, when to enter and exit, plus the cost assumptions."""
 
+    # A search draws only the models computed from the chain on every day: ``external`` is a
+    # set of dated analyst estimates that expire (known on scattered spans), so a search that
+    # could draw it would have to score every configuration on those spans alone.
     model: str = param(
         "electricity",
-        choices=("electricity", "hayes", "all_in", "difficulty_regression", "external"),
-        help="cost model",
+        choices=MODELS,
+        search=tuple(m for m in MODELS if m != "external"),
+        help="cost model (a search draws every model but external)",
     )
     entry_ratio: float = param(
         1.0,

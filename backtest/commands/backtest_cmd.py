@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backtest.commands.cost import parse_params
-from backtest.commands.options import parse_day
+from backtest.commands.options import load_traded_panel, parse_day
 from backtest.console import err, fail, out, reports_bad_input
 
 
@@ -100,24 +100,11 @@ def register(app: typer.Typer) -> None:
         if first is not None and last is not None and last <= first:
             raise fail(f"--end: {last.date()} is not after --start {first.date()}")
 
-        import pandas as pd
-
-        from data.panel import load_panel
-
         # --start is the first traded day: the signals also see the history before it (warm
         # trailing windows and expanding fits, as a trader had them); nothing after --end is read.
-        panel = load_panel()
-        if last is not None:
-            panel = panel.loc[:last]
-        prices = panel.index[panel["close_usd"].notna().to_numpy()]
-        shown = prices.min() if first is None else prices[prices >= first].min()
-        if pd.isna(shown):
-            raise fail(
-                f"--start: no spot prices on or after {first.date()} (they run "
-                f"{prices.min().date()} .. {prices.max().date()})"
-            )
+        panel, shown, shown_last = load_traded_panel(first, last)
         err.print(
-            f"running {run.strategy}: trading {shown.date()} .. {prices.max().date()} (signals "
+            f"running {run.strategy}: trading {shown.date()} .. {shown_last.date()} (signals "
             f"warm on history from {panel.index.min().date()}) ...",
             highlight=False,
         )

@@ -74,3 +74,30 @@ def prepare_report_folder(report: Path | None) -> None:
         raise fail(
             f"--report: cannot create the folder {report.parent}: {exc.strerror or exc}"
         ) from None
+
+
+def load_traded_panel(
+    first: pd.Timestamp | None, last: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+    """The bundled panel up to ``last`` (``--end``; nothing after it is read) and the first and
+    last priced days of ``first``..``last``; exits 2 naming ``--end`` or ``--start`` when that
+    span holds no spot price (before any expensive work).
+
+    Signals see all history before ``first`` (warm trailing windows and expanding fits, as a
+    trader had them); trading is limited to ``first``..``last``.
+    """
+    from data.panel import load_panel
+
+    whole = load_panel()
+    priced = whole.index[whole["close_usd"].notna().to_numpy()]
+    shown = f"they run {priced.min().date()} .. {priced.max().date()}"
+    panel = whole if last is None else whole.loc[:last]
+    days = priced if last is None else priced[priced <= last]
+    if not len(days):
+        raise fail(f"--end: no spot prices on or before {last.date()} ({shown})")
+    if first is not None:
+        days = days[days >= first]
+        if not len(days):
+            span = "" if last is None else f" and on or before {last.date()}"
+            raise fail(f"--start: no spot prices on or after {first.date()}{span} ({shown})")
+    return panel, days.min(), days.max()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backtest.commands.cost import parse_params
-from backtest.commands.options import parse_day
+from backtest.commands.options import load_traded_panel, parse_day
 from backtest.console import cell, err, fail, out, reports_bad_input
 
 
@@ -163,9 +163,7 @@ def register(app: typer.Typer) -> None:
             end=None if last is None else str(last.date()),
         )
 
-        from data.panel import load_panel
-
-        panel = load_panel()
+        panel, _, _ = load_traded_panel(first, last)
         err.print(
             f"sweeping {n:,} combinations of {strategy} in chunks of {chunk_size:,} -> {out_dir}",
             highlight=False,

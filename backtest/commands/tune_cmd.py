@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from backtest.commands.options import CacheDir, parse_day, prepare_report_folder
+from backtest.commands.options import (
+    CacheDir,
+    load_traded_panel,
+    parse_day,
+    prepare_report_folder,
+)
 from backtest.console import cell, err, fail, out, reports_bad_input
 
 
@@ -147,13 +152,9 @@ def register(app: typer.Typer) -> None:
         )
         from rich.table import Table
 
-        from data.panel import load_panel
-
         # Signals see all history before --start (warm trailing windows); trading is limited
         # to --start..--end (backtest.evaluator). Nothing after --end is loaded.
-        panel = load_panel()
-        if last is not None:
-            panel = panel.loc[:last]
+        panel, _, _ = load_traded_panel(first, last)
         goal = (
             f"up to {total:,} trials in all" if total is not None else f"{n_trials or 100:,} trials"
         )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from backtest.commands.options import parse_day, prepare_report_folder
+from backtest.commands.options import load_traded_panel, parse_day, prepare_report_folder
 from backtest.console import err, fail, out, reports_bad_input
 
 
@@ -217,16 +217,10 @@ def register(app: typer.Typer) -> None:
                 )
         prepare_report_folder(report)
 
-        from data.panel import load_panel
-
         # Signals see all history before --start (warm trailing windows); nothing after --end
         # is loaded.
-        panel = load_panel()
-        if last is not None:
-            panel = panel.loc[:last]
+        panel, _, _ = load_traded_panel(first, last)
         days = wf.data_days(panel, first, last)
-        if not len(days):
-            raise fail("--start/--end: no spot prices in that period")
         try:
             windows = wf.make_windows(
                 days,

@@ -108,3 +108,31 @@ def test_report_flag_writes_one_self_contained_file(tmp_path):
     assert find_external_references(html) == []
     assert "&lt;b&gt;mine&lt;/b&gt;" in html and "<b>mine</b>" not in html
     assert "report written to" in r.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["backtest", "--strategy", "below_cost"],
+        ["tune", "--n-trials", "2", "--study", "no-prices"],
+        ["walkforward"],
+        ["sweep", "--grid", "entry_ratio=0.8,0.9"],
+    ],
+)
+@pytest.mark.parametrize(
+    ("span", "message"),
+    [
+        (["--end", "2005-01-01"], "--end: no spot prices on or before 2005-01-01"),
+        (["--start", "2030-01-01"], "--start: no spot prices on or after 2030-01-01"),
+    ],
+)
+def test_a_span_without_prices_exits_2_naming_its_flag_in_every_run_command(
+    command, span, message, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("COSTBT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COSTBT_CACHE_DIR", str(tmp_path / "cache"))
+    extra = ["--out", str(tmp_path / "sweep")] if command[0] == "sweep" else []
+    r = runner.invoke(app, [*command, *extra, *span])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.output
+    assert "(they run " in r.stderr

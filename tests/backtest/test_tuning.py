@@ -253,7 +253,29 @@ def test_a_searched_cost_model_clips_the_period_to_the_days_every_model_is_known
     ev = Evaluator(bundled_panel)
     fixed_first, fixed_last = tuning.signal_days(ev, "below_cost", {})
     first, last = tuning.signal_days(ev, "below_cost", {}, searched=["model", "entry_ratio"])
-    for model in ("electricity", "hayes", "all_in", "difficulty_regression", "external"):
+    for model in ("electricity", "hayes", "all_in", "difficulty_regression"):
         a, b = ev.signal_days({"model": model})
         assert a <= first and last <= b
     assert fixed_first <= first and last <= fixed_last
+    assert (last - first).days > 8 * 365  # not shrunk to the analyst estimates' few spans
+
+
+def test_a_search_never_draws_the_expiring_analyst_estimates(bundled_panel, tmp_path):
+    model = tuning.parameters("below_cost")["model"]
+    assert "external" in model.choices and "external" not in model.search_choices
+    res = _run(
+        bundled_panel,
+        tmp_path,
+        "models",
+        n=30,
+        include=["model", "entry_ratio"],
+        search_assumptions=True,
+    )
+    drawn = {t.params["model"] for t in res.study.trials}
+    assert drawn and "external" not in drawn
+
+
+def test_the_estimate_age_grid_holds_its_default():
+    age = tuning.parameters("below_cost")["estimate_max_age_days"]
+    grid = range(int(age.low), int(age.high) + 1, int(age.step))
+    assert age.default in grid
