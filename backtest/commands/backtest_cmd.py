@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backtest.commands.cost import parse_params
-from backtest.commands.options import load_traded_panel, parse_day
+from backtest.commands.options import load_traded_panel, parse_day, refuse_fees_without_data
 from backtest.console import err, fail, out, reports_bad_input
 
 
@@ -103,6 +103,7 @@ def register(app: typer.Typer) -> None:
         # --start is the first traded day: the signals also see the history before it (warm
         # trailing windows and expanding fits, as a trader had them); nothing after --end is read.
         panel, shown, shown_last = load_traded_panel(first, last)
+        refuse_fees_without_data(panel, getattr(run.params, "include_fees", False))
         err.print(
             f"running {run.strategy}: trading {shown.date()} .. {shown_last.date()} (signals "
             f"warm on history from {panel.index.min().date()}) ...",

@@ -101,3 +101,27 @@ def load_traded_panel(
             span = "" if last is None else f" and on or before {last.date()}"
             raise fail(f"--start: no spot prices on or after {first.date()}{span} ({shown})")
     return panel, days.min(), days.max()
+
+
+def wants_fees(fixed: dict, searched=()) -> bool:
+    """Whether a run asks for ``include_fees``: fixed to true (raw ``--param`` text or a
+    validated value), or searched / swept (``searched``: parameter names)."""
+    value = fixed.get("include_fees", False)
+    if isinstance(value, str):
+        value = value.strip().lower() in ("true", "1", "yes")
+    return bool(value) or "include_fees" in searched
+
+
+def refuse_fees_without_data(panel: pd.DataFrame, wanted: bool, flag: str = "--param") -> None:
+    """Exit 2 naming ``include_fees`` when a run asks for fees and the panel has no fee series
+    (the bundled data has none): its cost, and so its signal, would be unknown on every day."""
+    if not wanted:
+        return
+    if "fees_btc" in panel.columns and panel["fees_btc"].notna().any():
+        return
+    raise fail(
+        f"{flag} include_fees: the bundled data has no transaction-fee series, so the cost "
+        "would be unknown on every day; fees are a declared input of 'costbt cost --param "
+        "include_fees=true' with cached fee data. Without them the cost divides by the subsidy "
+        "only, which overstates it (docs/signals.md)"
+    )

@@ -8,7 +8,12 @@ from typing import Annotated
 import typer
 
 from backtest.commands.cost import parse_params
-from backtest.commands.options import load_traded_panel, parse_day
+from backtest.commands.options import (
+    load_traded_panel,
+    parse_day,
+    refuse_fees_without_data,
+    wants_fees,
+)
 from backtest.console import cell, err, fail, out, reports_bad_input
 
 
@@ -164,6 +169,8 @@ def register(app: typer.Typer) -> None:
         )
 
         panel, _, _ = load_traded_panel(first, last)
+        swept = [a.name for a in axes if a.name == "include_fees" and any(a.values)]
+        refuse_fees_without_data(panel, wants_fees(fixed, swept), "--param/--grid")
         err.print(
             f"sweeping {n:,} combinations of {strategy} in chunks of {chunk_size:,} -> {out_dir}",
             highlight=False,

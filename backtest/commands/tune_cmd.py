@@ -12,6 +12,8 @@ from backtest.commands.options import (
     load_traded_panel,
     parse_day,
     prepare_report_folder,
+    refuse_fees_without_data,
+    wants_fees,
 )
 from backtest.console import cell, err, fail, out, reports_bad_input
 
@@ -155,6 +157,9 @@ def register(app: typer.Typer) -> None:
         # Signals see all history before --start (warm trailing windows); trading is limited
         # to --start..--end (backtest.evaluator). Nothing after --end is loaded.
         panel, _, _ = load_traded_panel(first, last)
+        searched = tuning.resolve_include(strategy, names, search_assumptions)
+        fee_flag = "--include" if "include_fees" in (searched or ()) else "--param"
+        refuse_fees_without_data(panel, wants_fees(fixed, searched), fee_flag)
         goal = (
             f"up to {total:,} trials in all" if total is not None else f"{n_trials or 100:,} trials"
         )

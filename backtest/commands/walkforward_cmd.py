@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from backtest.commands.options import load_traded_panel, parse_day, prepare_report_folder
+from backtest.commands.options import (
+    load_traded_panel,
+    parse_day,
+    prepare_report_folder,
+    refuse_fees_without_data,
+    wants_fees,
+)
 from backtest.console import err, fail, out, reports_bad_input
 
 
@@ -220,6 +226,8 @@ def register(app: typer.Typer) -> None:
         # Signals see all history before --start (warm trailing windows); nothing after --end
         # is loaded.
         panel, _, _ = load_traded_panel(first, last)
+        fee_flag = "--include" if "include_fees" in (names or ()) else "--param"
+        refuse_fees_without_data(panel, wants_fees(fixed, names), fee_flag)
         days = wf.data_days(panel, first, last)
         try:
             windows = wf.make_windows(

@@ -136,3 +136,28 @@ def test_a_span_without_prices_exits_2_naming_its_flag_in_every_run_command(
     assert r.exit_code == 2, r.output
     assert message in r.stderr and "Traceback" not in r.output
     assert "(they run " in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["backtest", "--strategy", "below_cost", "--param", "include_fees=true"], "--param"),
+        (["tune", "--n-trials", "2", "--param", "include_fees=true"], "--param"),
+        (
+            ["tune", "--n-trials", "2", "--search-assumptions", "--include", "include_fees"],
+            "--include",
+        ),
+        (["walkforward", "--param", "include_fees=true"], "--param"),
+        (["sweep", "--grid", "include_fees=false,true"], "--param/--grid"),
+    ],
+)
+def test_fees_without_fee_data_exit_2_naming_include_fees(command, flag, tmp_path, monkeypatch):
+    # The bundled data has no fee series: a fee-inclusive cost would be unknown on every day.
+    monkeypatch.setenv("COSTBT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COSTBT_CACHE_DIR", str(tmp_path / "cache"))
+    extra = ["--out", str(tmp_path / "sweep")] if command[0] == "sweep" else []
+    r = runner.invoke(app, [*command, *extra])
+    assert r.exit_code == 2, r.output
+    assert f"{flag} include_fees: the bundled data has no transaction-fee series" in r.stderr
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "sweep").exists()
