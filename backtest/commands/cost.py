@@ -37,9 +37,18 @@ def external_line(estimates, day, max_age_days: int, pc) -> str:
     if info["expired"]:
         return f"external: no current estimate (latest: {head} > {max_age_days})"
     return (
-        f"external: {info['latest_usd_per_btc']:,.0f} USD/BTC, {head} "
-        f"(current for {max_age_days} days after publication)"
+        f"external: {info['latest_usd_per_btc']:,.0f} USD/BTC, {head}: an analyst's estimate "
+        f"published {info['published'].date()}, not a reading of {day.date()}; used for up to "
+        f"{max_age_days} days after publication (--param estimate_max_age_days)"
     )
+
+
+def external_label(estimates, day, max_age_days: int, pc) -> str:
+    """The model cell of the external row: the estimate's source and publication day."""
+    info = pc.external_estimates([day], estimates, max_age_days=max_age_days).iloc[0]
+    if info["published"] is None or info["published"] != info["published"] or info["expired"]:
+        return "external"
+    return f"external ({info['source']} {info['published'].date()})"
 
 
 def register(app: typer.Typer) -> None:
@@ -152,8 +161,11 @@ def register(app: typer.Typer) -> None:
                 b = pc.cost_band(panel.loc[:day], m, assumptions, draws=draws).loc[day]
                 band = tuple("-" if pd.isna(v) else f"{v:,.0f}" for v in (b["p10"], b["p90"]))
             ratio = p / c if pd.notna(c) and pd.notna(p) else float("nan")
+            label = m
+            if m == "external":
+                label = external_label(est, day, assumptions.estimate_max_age_days, pc)
             t.add_row(
-                m,
+                label,
                 "-" if pd.isna(c) else f"{c:,.0f}",
                 *band,
                 "-" if pd.isna(p) else f"{p:,.2f}",
