@@ -434,7 +434,12 @@ def assessment_table(a: overfitting.Assessment) -> str:
             if a.searched_assumptions
             else "the cost thesis was held fixed",
         ),
-        ("Candidates (distinct returns)", f"{a.n_candidates:,}", "K, used by PBO and SPA"),
+        (
+            "Candidates (distinct returns)",
+            f"{a.n_candidates:,}",
+            "K, used by PBO and SPA: the candidate trials left once trials with identical daily "
+            "returns count once (PBO and SPA need at least 2)",
+        ),
     ]
     body = [[(name, "text"), (value, "number"), (note, "text")] for name, value, note in rows]
     return tables.html_table(["statistic", "value", "how to read it"], body, css_class="assessment")
@@ -552,7 +557,8 @@ def _assess(
         )
     returns = matrix.iloc[:, 0]  # the best trial (its number is the name)
     if benchmark_returns is None:
-        bench = span_buy_and_hold(evaluator, fixed, returns.index)
+        # the best trial's own costs: fees, slippage and fill may be among the searched
+        bench = span_buy_and_hold(evaluator, {**fixed, **chosen[0].params}, returns.index)
     else:
         bench = pd.Series(benchmark_returns, dtype=float).reindex(returns.index)
     a = overfitting.assess(

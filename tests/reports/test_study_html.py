@@ -323,3 +323,23 @@ def test_the_top_trials_table_names_degenerate_trials() -> None:
     table = trial_table([trial], "sharpe")
     assert "indistinguishable from buy-and-hold" in table
     assert "exits: end of span" in table and "entry rule on" in table
+
+
+def test_buy_and_hold_is_charged_the_best_trials_own_costs(evaluator, monkeypatch) -> None:
+    # fees_bps searched: the benchmark pays the fees the best trial paid, not the defaults
+    import reports.study_html as study_html
+
+    searched = constructed_study(evaluator, name="fees-searched", param="fees_bps")
+    seen: list[dict] = []
+    real = study_html.span_buy_and_hold
+
+    def recording(ev, params, days):
+        seen.append(dict(params))
+        return real(ev, params, days)
+
+    monkeypatch.setattr(study_html, "span_buy_and_hold", recording)
+    render_study_report(
+        searched, evaluator=evaluator, ledger_trials=LEDGER, settings=settings(name_value="fees_bps")
+    )
+    best = distinct_feasible_trials(searched)[0]
+    assert seen and seen[0]["fees_bps"] == best.params["fees_bps"]
