@@ -378,7 +378,8 @@ def deflated_best(
     to buy-and-hold's volatility) run over the combinations of `sweep_candidates` for
     ``below_cost`` (other strategies: not computed, said in the notes).
 
-    Returns: best (its parameters), sharpe_annual, benchmark_sharpe, n_trials, sr_variance, dsr
+    Returns: best (its parameters), span (first and last day of its returns), signal_coverage
+    (share of those days with its entry rule known), sharpe_annual, benchmark_sharpe, n_trials, sr_variance, dsr
     and psr (against 0), dsr_vs_bh and psr_vs_bh, pbo, spa_pvalue, regime, verdict and the whole
     `backtest.overfitting.Assessment` as ``assessment``.
     """
@@ -429,6 +430,8 @@ def deflated_best(
         a = replace(a, pbo_note=f"{how}; {a.pbo_note}")
     return {
         "best": row,
+        "span": (returns.index[0], returns.index[-1]),
+        "signal_coverage": float(best.get("signal_coverage", np.nan)),
         "sharpe_annual": a.sharpe,
         "benchmark_sharpe": a.benchmark_sharpe,
         "n_trials": a.n_trials,

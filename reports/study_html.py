@@ -84,6 +84,9 @@ border-bottom:1px solid #e6e6e6;padding:4px 10px;text-align:left;vertical-align:
 table.top-trials{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 table.assessment thead th,table.top-trials thead th{background:#f3f4f6;font-weight:600}
 table.top-trials td{white-space:nowrap}
+"""
+#: The verdict paragraph's colours by regime (every page with a verdict uses them).
+VERDICT_CSS = """
 p.verdict{font-size:16px;margin:14px 0 0;padding:10px 14px;border-left:5px solid #7f7f7f;
 background:#f5f5f5}
 p.verdict.skill{border-color:#1a9641;background:#eef7ee}
@@ -91,6 +94,7 @@ p.verdict.inconclusive{border-color:#d08c00;background:#fdf6e6}
 p.verdict.overfit,p.verdict.no_edge,p.verdict.never_in,p.verdict.buy_and_hold{
 border-color:#d7191c;background:#fcecec}
 """
+STUDY_CSS += VERDICT_CSS
 
 
 # --------------------------------------------------------------------------- pure helpers

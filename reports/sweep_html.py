@@ -304,8 +304,40 @@ def _chart(fig, div_id: str) -> str:
 # --------------------------------------------------------------------------- sections
 
 
+def _verdict_facts(a, span: tuple | None, coverage: float | None) -> dict[str, str]:
+    """The best combination against buy-and-hold on the same days, as summary rows."""
+
+    def num(value, spec: str = ".3f") -> str:
+        return "n/a" if value is None or value != value else format(value, spec)
+
+    days = f"the same {a.n_obs:,} days"
+    if span is not None:
+        days += f" ({pd.Timestamp(span[0]).date()} .. {pd.Timestamp(span[1]).date()})"
+    if coverage is not None and coverage == coverage:
+        days += f", its entry rule known on {coverage:.1%} of them"
+    return {
+        "best combination vs buy-and-hold": (
+            f"Sharpe {num(a.sharpe, '.2f')} vs {num(a.benchmark_sharpe, '.2f')} on {days}"
+        ),
+        "DSR vs buy-and-hold": (
+            f"{num(a.dsr_vs_bh)} (N = {a.n_trials:,} configurations in the ledger); vs 0 "
+            f"(secondary): {num(a.dsr)}"
+        ),
+        "PBO": f"{num(a.pbo)} ({a.pbo_note})",
+        "SPA p vs buy-and-hold": f"{num(a.spa_pvalue)} ({a.spa_note})",
+        "degenerate": degenerate.label(a.flag) or "no",
+    }
+
+
 def _summary_section(
-    results: pd.DataFrame, swept: Sequence[str], assumptions: Sequence[str], metric: str, title: str
+    results: pd.DataFrame,
+    swept: Sequence[str],
+    assumptions: Sequence[str],
+    metric: str,
+    title: str,
+    assessment=None,
+    span: tuple | None = None,
+    signal_coverage: float | None = None,
 ) -> str:
     n = len(results)
     valid = int(pd.to_numeric(results[metric], errors="coerce").notna().sum())
@@ -325,6 +357,8 @@ def _summary_section(
         coverage = pd.to_numeric(results["signal_coverage"], errors="coerce").dropna()
         if len(coverage):
             facts["traded days with the entry rule known (median)"] = f"{coverage.median():.1%}"
+    if assessment is not None:
+        facts.update(_verdict_facts(assessment, span, signal_coverage))
     rows = [[(k, "text"), (str(v), "text")] for k, v in facts.items()]
     summary = tables.html_table(["", "value"], rows, css_class="params")
     grid_rows = []
@@ -455,10 +489,17 @@ def render_sweep_report(
     provenance: dict,
     fixed: dict | None = None,
     pairs: Sequence[tuple[str, str]] | None = None,
+    assessment=None,
+    span: tuple | None = None,
+    signal_coverage: float | None = None,
 ) -> str:
     """The whole sweep report as one HTML document (see the module docstring).
 
     ``pairs`` chooses the heatmaps (default: the first `MAX_PAIRS` pairs of ``swept``).
+    ``assessment``: the best combination's `backtest.overfitting.Assessment` against
+    buy-and-hold (`backtest.sweep.deflated_best`), shown as the verdict under the contents and
+    in the summary, with ``span`` (first, last day of its returns) and ``signal_coverage`` (the
+    share of them with its entry rule known).
 
     Raises:
         ValueError: a swept parameter, an assumption, the metric, a pair or a fixed name is not
@@ -480,7 +521,9 @@ def render_sweep_report(
         if bad:
             raise ValueError(f"pairs {bad} are not pairs of two different swept parameters")
     bodies = {
-        "summary": _summary_section(results, swept, assumptions, metric, title),
+        "summary": _summary_section(
+            results, swept, assumptions, metric, title, assessment, span, signal_coverage
+        ),
         "heatmaps": _heatmaps_section(results, swept, metric, pairs, fixed, n_possible),
         "top": _top_section(results, swept, metric, top),
         "sensitivity": _sensitivity_section(results, assumptions, metric),
@@ -491,7 +534,10 @@ def render_sweep_report(
         f"Parameter sweep &middot; {len(results):,} combinations &middot; ranked by\n"
         f"<code>{esc(metric)}</code>"
     )
-    return page(title, subtitle, sections, css=SWEEP_CSS)
+    from reports.study_html import VERDICT_CSS, verdict_html
+
+    lead = "" if assessment is None else verdict_html(assessment)
+    return page(title, subtitle, sections, css=SWEEP_CSS + VERDICT_CSS, lead=lead)
 
 
 def write_sweep_report(
@@ -506,6 +552,9 @@ def write_sweep_report(
     provenance: dict,
     fixed: dict | None = None,
     pairs: Sequence[tuple[str, str]] | None = None,
+    assessment=None,
+    span: tuple | None = None,
+    signal_coverage: float | None = None,
 ) -> Path:
     """Render the sweep report and write it to ``path`` atomically (temp file, then rename).
 
@@ -521,5 +570,8 @@ def write_sweep_report(
         provenance=provenance,
         fixed=fixed,
         pairs=pairs,
+        assessment=assessment,
+        span=span,
+        signal_coverage=signal_coverage,
     )
     return write_page(page_text, path)

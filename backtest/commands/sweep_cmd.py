@@ -246,10 +246,14 @@ def register(app: typer.Typer) -> None:
         def num(value: float | None, spec: str = ".3f") -> str:
             return "n/a" if value is None or value != value else format(value, spec)
 
+        first_day, last_day = deflated["span"]
+        coverage = deflated["signal_coverage"]
+        known = "" if coverage != coverage else f" (entry rule known on {coverage:.1%} of them)"
         out.print(
             f"deflated Sharpe ratio of the best against buy-and-hold: {num(a.dsr_vs_bh)} (Sharpe "
             f"{num(a.sharpe, '.2f')} vs {num(a.benchmark_sharpe, '.2f')} for buy-and-hold on the "
-            f"same days, N = {a.n_trials:,} configurations in the ledger): the probability that "
+            f"same {a.n_obs:,} days, {first_day.date()} .. {last_day.date()}{known}, N = "
+            f"{a.n_trials:,} configurations in the ledger): the probability that "
             "its true Sharpe beats buy-and-hold's plus what luck gives the best of N; against "
             f"zero (secondary): {num(a.dsr)}",
             highlight=False,
@@ -279,5 +283,8 @@ def register(app: typer.Typer) -> None:
                 "ledger_trials": tried,
                 "ledger_data": f"{data.label} ({data.key})",
             },
+            assessment=a,
+            span=deflated["span"],
+            signal_coverage=coverage,
         )
         out.print(f"page: {page.resolve()}", highlight=False)

@@ -278,3 +278,25 @@ def test_a_sweep_trades_from_start_with_warm_signals_like_the_evaluator(panel, t
         want = ev.metrics(row, "2020-01-01", "2023-12-31")
         assert results.iloc[i]["final_equity"] == pytest.approx(want["final_equity"], rel=1e-12)
     assert set(results["flag"]) <= {"", "never_in", "buy_and_hold"}
+
+
+def test_the_sweep_page_leads_with_the_verdict_against_buy_and_hold(tmp_path, monkeypatch):
+    import html
+    import re
+
+    monkeypatch.setenv("COSTBT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    r = runner.invoke(
+        app, ["sweep", "--grid", "entry_ratio=0.9,1.0", "--grid", "exit_ratio=2,3", "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    terminal = re.search(r"verdict: (.*?) page:", text).group(1)
+    sharpes = re.search(r"\(Sharpe (\S+) vs (\S+) for buy-and-hold on the same ([\d,]+) days", text)
+    page = html.unescape((out / "sweep.html").read_text())
+    lead = re.search(r'<p class="verdict \w+"><strong>Verdict:</strong> (.*?)</p>', page).group(1)
+    assert " ".join(lead.split()) == terminal
+    assert page.index('<p class="verdict') < page.index("<section")
+    best, held, days = sharpes.groups()
+    assert f"Sharpe {best} vs {held} on the same {days} days" in page
+    assert "entry rule known on" in page and "N = 4 configurations in the ledger" in page
