@@ -14,6 +14,30 @@ import pandas as pd
 PERIODS_PER_YEAR = 365
 #: Exits by cause, as `backtest.fast.EXIT_CAUSES` (kept here so reports need no numba import).
 EXIT_CAUSES = ("signal", "take_profit", "stop_loss", "trailing_stop", "time_stop", "end")
+#: Short names of the exit causes for one-cell summaries (`exits_text`).
+EXIT_WORDS = {
+    "signal": "signal",
+    "take_profit": "take-profit",
+    "stop_loss": "stop",
+    "trailing_stop": "trailing",
+    "time_stop": "time",
+    "end": "end",
+}
+
+
+def exits_text(values, prefix: str = "exits_") -> str:
+    """Exits by cause in one cell, e.g. ``3 signal, 1 stop, 1 end`` (``none``: no exit; ``n/a``:
+    not recorded). ``values`` (a mapping or a row) holds ``{prefix}{cause}`` counts; ``end`` is a
+    position closed, or valued, at the end of the span or window."""
+
+    def missing(v) -> bool:
+        return v is None or (isinstance(v, float) and v != v)
+
+    counts = {c: values.get(f"{prefix}{c}") for c in EXIT_CAUSES}
+    if all(missing(v) for v in counts.values()):
+        return "n/a"
+    parts = [f"{int(v):,} {EXIT_WORDS[c]}" for c, v in counts.items() if not missing(v) and v > 0]
+    return ", ".join(parts) or "none"
 
 
 @dataclass(frozen=True)

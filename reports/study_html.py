@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from backtest import degenerate, metrics, overfitting, tuning
+from backtest.result import exits_text
 from reports import charts, provenance, tables
 from reports.html import page, write_page
 from reports.tables import esc
@@ -62,9 +63,6 @@ METRICS_SHOWN = (
     "exposure",
     "trades",
     "entry_share",
-    "exits_signal",
-    "exits_time_stop",
-    "exits_end",
 )
 
 SECTIONS = (
@@ -476,6 +474,7 @@ def trial_table(trials: list, objective: str) -> str:
         objective,
         *names,
         *(tables.METRIC_LABELS.get(m, m) for m in METRICS_SHOWN),
+        "exits by cause",
         "flag",
     ]
     rows = []
@@ -487,6 +486,7 @@ def trial_table(trials: list, objective: str) -> str:
         ]
         cells += [(param_text(t.params.get(n)), "number") for n in names]
         cells += [(tables.format_named_metric(m, recorded.get(m)), "number") for m in METRICS_SHOWN]
+        cells.append((exits_text(recorded), "text"))
         cells.append((degenerate.label(tuning.trial_tags(t).get("flag")), "text"))
         rows.append(cells)
     return tables.html_table(headers, rows, css_class="top-trials")

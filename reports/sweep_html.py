@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from backtest import degenerate
+from backtest.result import exits_text
 from reports import charts, provenance, tables
 from reports.html import page, write_page
 from reports.tables import esc
@@ -51,9 +52,6 @@ METRIC_COLUMNS = (
     "trades",
     "final_equity",
     "entry_share",
-    "exits_signal",
-    "exits_time_stop",
-    "exits_end",
 )
 MAX_PAIRS = 6
 # Heatmap cells are labelled with their value up to this many cells; larger grids hover only.
@@ -419,7 +417,14 @@ def _top_section(results: pd.DataFrame, swept: Sequence[str], metric: str, top: 
     if metric not in metrics:
         metrics.append(metric)
     flagged = "flag" in results.columns
-    headers = ["#", *swept, *(_metric_label(m) for m in metrics), *(["flag"] if flagged else [])]
+    exits = any(c.startswith("exits_") for c in results.columns)
+    headers = [
+        "#",
+        *swept,
+        *(_metric_label(m) for m in metrics),
+        *(["exits by cause"] if exits else []),
+        *(["flag"] if flagged else []),
+    ]
     # Column by column: ``iterrows`` would turn integer parameters into floats ("3.0").
     columns = {c: best[c].tolist() for c in [*swept, *metrics]}
     kinds = {p: "number" if _is_numeric(results[p]) else "text" for p in swept}
@@ -428,6 +433,8 @@ def _top_section(results: pd.DataFrame, swept: Sequence[str], metric: str, top: 
         cells = [(str(i + 1), "number")]
         cells += [(_value_label(columns[p][i]), kinds[p]) for p in swept]
         cells += [(_metric_text(m, columns[m][i]), "number") for m in metrics]
+        if exits:
+            cells.append((exits_text(best.iloc[i]), "text"))
         if flagged:
             cells.append((degenerate.label(best["flag"].iloc[i] or None), "text"))
         rows.append(cells)

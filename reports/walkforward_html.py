@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from backtest import degenerate, metrics, overfitting
-from backtest.fast import EXIT_CAUSES
+from backtest.result import EXIT_CAUSES, exits_text
 from reports import charts, tables
 from reports.html import page, write_page
 from reports.study_html import (
@@ -85,8 +85,6 @@ METRIC_COLUMNS = (
     ("oos_exposure", "OOS exposure", "exposure"),
     ("oos_trades", "OOS trades", "trades"),
     ("oos_entry_share", "OOS entry rule on", "entry_share"),
-    ("oos_exits_signal", "OOS signal exits", "exits_signal"),
-    ("oos_exits_end", "OOS forced exits at the end", "exits_end"),
     ("bh_sharpe", "B&H Sharpe", "sharpe"),
     ("bh_total_return", "B&H total return", "total_return"),
 )
@@ -311,7 +309,7 @@ def windows_table(result) -> str:
     names = result.param_names()
     headers = ["#", "train", "test", "status", "trials", *names]
     headers += [header for _, header, _ in METRIC_COLUMNS]
-    headers.append("flag")
+    headers += ["OOS exits by cause (end: forced at the window's end)", "flag"]
     rows = []
     for r in table.to_dict("records"):
         cells = [
@@ -329,6 +327,7 @@ def windows_table(result) -> str:
             (tables.format_named_metric(unit, r.get(col)), "number")
             for col, _, unit in METRIC_COLUMNS
         ]
+        cells.append((exits_text(r, prefix="oos_exits_"), "text"))
         cells.append((degenerate.label(r.get("flag")), "text"))
         rows.append(cells)
     return tables.html_table(headers, rows, css_class="top-trials")

@@ -15,6 +15,7 @@ from backtest.commands.options import (
     wants_fees,
 )
 from backtest.console import cell, err, fail, out, reports_bad_input
+from backtest.result import exits_text
 
 
 def sweep_notes(results) -> list[str]:
@@ -213,12 +214,13 @@ def register(app: typer.Typer) -> None:
             "trades",
             "exposure",
             "entry_share",
+            "exits",
             "flag",
         ]
         for c in cols:
             t.add_column(c, justify="right")
         for _, row in best.iterrows():
-            t.add_row(*(cell(c, row[c]) for c in cols))
+            t.add_row(*(exits_text(row) if c == "exits" else cell(c, row[c]) for c in cols))
         out.print(t)
         for line in sweep_notes(results):
             out.print(line, highlight=False)

@@ -16,6 +16,7 @@ from backtest.commands.options import (
     wants_fees,
 )
 from backtest.console import cell, err, fail, out, reports_bad_input
+from backtest.result import exits_text
 
 
 def register(app: typer.Typer) -> None:
@@ -300,7 +301,7 @@ def register(app: typer.Typer) -> None:
             metrics = ["sharpe", "cagr", "total_return", "max_drawdown", "trades", "exposure"]
             metrics += ["entry_share"]
             t = Table(title=f"Top {len(rows)} feasible trials by {objective}", title_justify="left")
-            for c in ["#", *cols, *metrics, "flag"]:
+            for c in ["#", *cols, *metrics, "exits", "flag"]:
                 t.add_column(c, justify="right")
             for tr in rows:
                 cells = [str(tr.number)]
@@ -310,6 +311,7 @@ def register(app: typer.Typer) -> None:
                 for m in metrics:
                     v = tuning.trial_metrics(tr).get(m)
                     cells.append(cell(m, float("nan") if v is None else float(v)))
+                cells.append(exits_text(tuning.trial_metrics(tr)))
                 cells.append(cell("flag", tuning.trial_tags(tr).get("flag")))
                 t.add_row(*cells)
             out.print(t)

@@ -16,6 +16,7 @@ from backtest.commands.options import (
     wants_fees,
 )
 from backtest.console import err, fail, out, reports_bad_input
+from backtest.result import exits_text
 
 
 def _num(value, fmt: str = ".3g") -> str:
@@ -383,7 +384,7 @@ def _print_result(result) -> None:
     from rich.table import Table
 
     from backtest.degenerate import LABELS, label
-    from backtest.fast import EXIT_CAUSES
+    from backtest.result import EXIT_CAUSES
 
     table = result.table()
     names = result.param_names()
@@ -420,8 +421,7 @@ def _print_result(result) -> None:
         ("OOS\ntrades", "oos_trades"),
         ("OOS\nexposure", "oos_exposure"),
         ("OOS\nentry on", "oos_entry_share"),
-        ("signal\nexits", "oos_exits_signal"),
-        ("forced\nexits", "oos_exits_end"),
+        ("OOS exits\n(end: forced)", "oos_exits"),
         ("B&H\nsharpe", "bh_sharpe"),
         ("B&H\nreturn", "bh_total_return"),
         ("flag", "flag"),
@@ -437,10 +437,13 @@ def _print_result(result) -> None:
         "oos_exposure",
         "oos_entry_share",
     }
-    counts = {"is_trades", "oos_trades", "oos_exits_signal", "oos_exits_end"}
+    counts = {"is_trades", "oos_trades"}
     for _, row in table.iterrows():
         cells = [str(row.number), f"{row.test_start.date()}..{row.test_end.date()}"]
         for _, key in cols[2:]:
+            if key == "oos_exits":
+                cells.append(exits_text(row, prefix="oos_exits_"))
+                continue
             v = row[key]
             if key == "flag":
                 cells.append(label(v))

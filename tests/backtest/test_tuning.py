@@ -59,7 +59,7 @@ def test_suggest_maps_each_kind():
     dists = trial.distributions
     assert dists["entry_ratio"].step == params["entry_ratio"].step
     assert dists["confirm_days"].low == 1 and dists["confirm_days"].high == 30
-    assert dists["model"].choices == params["model"].choices
+    assert dists["model"].choices == params["model"].search_choices  # not "external"
     assert dists["trailing_stop"].choices == (False, True)
 
 

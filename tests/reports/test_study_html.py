@@ -318,11 +318,18 @@ def test_the_top_trials_table_names_degenerate_trials() -> None:
         params={"x": 0.5},
         distributions={"x": optuna.distributions.FloatDistribution(0.0, 1.0)},
         value=1.0,
-        user_attrs={"trial": {"run": "r", "flag": "buy_and_hold", "metrics": {"exposure": 0.99}}},
+        user_attrs={
+            "trial": {
+                "run": "r",
+                "flag": "buy_and_hold",
+                "metrics": {"exposure": 0.99, "exits_signal": 0.0, "exits_end": 1.0},
+            }
+        },
     )
     table = trial_table([trial], "sharpe")
     assert "indistinguishable from buy-and-hold" in table
-    assert "exits: end of span" in table and "entry rule on" in table
+    assert "<th>exits by cause</th>" in table and "<td>1 end</td>" in table
+    assert "entry rule on" in table
 
 
 def test_buy_and_hold_is_charged_the_best_trials_own_costs(evaluator, monkeypatch) -> None:
