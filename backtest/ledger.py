@@ -372,7 +372,7 @@ def _open_study(spec: str, name: str):
 
     from backtest import tuning
 
-    tuning._quiet_optuna()
+    tuning.quiet_optuna()
     scheme = spec.split("://", 1)[0].split("+", 1)[0].lower() if "://" in spec else ""
     try:
         if not scheme:

@@ -227,6 +227,14 @@ def sample_ranked(n: int, cap: int, keep: int = 0) -> list[int]:
     return picks
 
 
+def annual_sharpes_variance(sharpes) -> float | None:
+    """V from recorded ANNUAL Sharpe ratios (trials, combinations, runs): the variance (ddof 1)
+    of the per-day ratios SR / sqrt(365) over the finite ones; None under 2."""
+    values = [float(x) for x in sharpes if x is not None and math.isfinite(float(x))]
+    per_day = np.asarray(values, dtype=float) / math.sqrt(PERIODS)
+    return float(np.var(per_day, ddof=1)) if len(per_day) > 1 else None
+
+
 def sharpe_variance(matrix: pd.DataFrame) -> float | None:
     """V: variance (ddof 1) across columns of their per-day Sharpe ratios; None under 2 finite."""
     m = matrix.to_numpy(dtype=float)
@@ -239,7 +247,7 @@ def sharpe_variance(matrix: pd.DataFrame) -> float | None:
 
 def per_day_sharpe(returns: pd.Series) -> float:
     """mean / std (ddof 1) of the non-NaN daily returns (NaN if fewer than 2 or flat)."""
-    return validation._moments(returns)[0]
+    return validation.sharpe_moments(returns)[0]
 
 
 def deflated(
@@ -252,7 +260,7 @@ def deflated(
     benchmark Sharpe ``sr_benchmark`` (DSR = PSR(SR_b + SR0); SR_b = 0 is the published DSR)."""
     if sr_variance is None or not math.isfinite(sr_variance) or not math.isfinite(sr_benchmark):
         return None, None
-    sr, n_obs, skew, kurt = validation._moments(returns)
+    sr, n_obs, skew, kurt = validation.sharpe_moments(returns)
     n = max(int(n_trials), 1)
     dsr = validation.deflated_sharpe_ratio(sr, sr_variance, n, n_obs, skew, kurt, sr_benchmark)
     sr0 = validation.expected_max_sharpe(sr_variance, n) * math.sqrt(PERIODS)
@@ -264,7 +272,7 @@ def min_track_record_days(
 ) -> float:
     """MinTRL in days: the record needed for PSR(SR*) >= 1 - ``alpha``, SR* = ``sr_benchmark``
     per day (0 by default); infinite if SR <= SR*."""
-    sr, _, skew, kurt = validation._moments(returns)
+    sr, _, skew, kurt = validation.sharpe_moments(returns)
     if not math.isfinite(sr):
         return float("inf")
     return validation.min_track_record_length(sr, sr_benchmark, skew, kurt, alpha)
@@ -562,7 +570,7 @@ def assess(
     matrix = with_chosen(cands, r)
     k = distinct_columns(matrix.dropna()).shape[1]
     n = max(int(n_trials), k, 1)
-    sr, n_obs, skew, kurt = validation._moments(r)
+    sr, n_obs, skew, kurt = validation.sharpe_moments(r)
     sharpe = sr * math.sqrt(PERIODS) if math.isfinite(sr) else float("nan")
     psr = validation.probabilistic_sharpe_ratio(sr, 0.0, n_obs, skew, kurt)
 

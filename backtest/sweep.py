@@ -391,12 +391,14 @@ def deflated_best(
     best = ranked.iloc[0]
     names = [a.name for a in spec.axes] + list(spec.fixed)
     row = {k: best[k] for k in names}
-    per_day = results["sharpe"].dropna() / np.sqrt(365.0)
-    variance = float(per_day.var(ddof=1)) if len(per_day) > 1 else 0.0
+    variance = overfitting.annual_sharpes_variance(results["sharpe"]) or 0.0
     candidates, how = None, "not computed: candidates' daily returns need below_cost"
     finite = ranked[np.isfinite(ranked[metric].to_numpy(dtype=float))]
-    if spec.strategy == "below_cost" and len(finite) and finite.index[0] == ranked.index[0]:
-        candidates, how = sweep_candidates(panel, finite, names, max_candidates, spec)
+    if spec.strategy == "below_cost":
+        if len(finite) and finite.index[0] == ranked.index[0]:
+            candidates, how = sweep_candidates(panel, finite, names, max_candidates, spec)
+        else:
+            how = f"not computed: no combination has a defined {metric}"
     if candidates is not None:
         returns = candidates.iloc[:, 0]  # the best, on the evaluator (equal to the engine)
     else:

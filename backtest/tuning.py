@@ -320,13 +320,13 @@ def open_storage(spec: str):
     """
     from backtest import tuning_storage
 
-    _quiet_optuna()  # the heartbeat is an experimental Optuna feature
+    quiet_optuna()  # the heartbeat is an experimental Optuna feature
     if "://" in spec:
         return tuning_storage.open_rdb(spec)
     return tuning_storage.open_journal(spec)
 
 
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -337,7 +337,7 @@ def load_study(spec: str, study_name: str, seed: int | None, settings: dict | No
     """Create or load the study (TPE, seeded); refuse to continue one with other settings."""
     import optuna
 
-    _quiet_optuna()
+    quiet_optuna()
     study = optuna.create_study(
         storage=open_storage(spec),
         study_name=study_name,
@@ -693,6 +693,7 @@ __all__ = [
     "evaluate",
     "flag_counts",
     "load_study",
+    "quiet_optuna",
     "resolve_include",
     "run_study",
     "storage_spec",

@@ -64,7 +64,7 @@ def probabilistic_sharpe_ratio(
     return float(stats.norm.cdf(z)) if np.isfinite(z) else float("nan")
 
 
-def _moments(returns: pd.Series | np.ndarray) -> tuple[float, int, float, float]:
+def sharpe_moments(returns: pd.Series | np.ndarray) -> tuple[float, int, float, float]:
     """(per-period Sharpe with std ddof=1, T, skewness, raw kurtosis) of the non-NaN returns."""
     r = np.asarray(pd.Series(returns).dropna(), dtype=float)
     n = len(r)
@@ -84,7 +84,7 @@ def psr_from_returns(returns: pd.Series | np.ndarray, sr_benchmark: float = 0.0)
     the sample RAW kurtosis (both the biased moment estimators, as in Bailey & Lopez de Prado).
     To compare with an annual benchmark pass ``sr_annual / sqrt(365)``.
     """
-    sr, n, skew, kurt = _moments(returns)
+    sr, n, skew, kurt = sharpe_moments(returns)
     return probabilistic_sharpe_ratio(sr, sr_benchmark, n, skew, kurt)
 
 

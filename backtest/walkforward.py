@@ -77,7 +77,7 @@ import pandas as pd
 
 from backtest import metrics as m
 from backtest import tuning
-from backtest.benchmarks import buy_and_hold_returns
+from backtest.benchmarks import span_benchmarks
 from backtest.degenerate import BUY_AND_HOLD, NEVER_IN, degeneracy, market_correlation
 from backtest.fast import ENGINE_FIELDS, EXIT_CAUSES, METRICS, UNSUPPORTED
 from signals.params import ParamError
@@ -315,7 +315,7 @@ class WindowResult:
     ``params`` is None when no trial was feasible: the test window is then held in cash.
     ``is_metrics`` are the chosen trial's `backtest.fast.METRICS` on the training span (NaN when
     none), ``oos_metrics`` the same metrics on the test span, ``benchmark_oos`` buy-and-hold's
-    total_return, sharpe, cagr and max_drawdown on the test days; ``trials`` counts the completed
+    total_return, sharpe, cagr, max_drawdown and exposure on the test days; ``trials`` counts the completed
     trials of the window's study (in memory: optimisation history, importances), ``failed`` its
     failed trials, ``oos_days`` the number of daily returns its test window contributes,
     ``flag`` the `backtest.degenerate` flag of its out-of-sample run (never in; buy-and-hold in
@@ -422,7 +422,7 @@ class WalkForwardResult:
         ``start``/``end`` (first and last OOS day), ``days``; ``oos_sharpe``, ``oos_cagr``,
         ``oos_total_return``, ``oos_max_drawdown``, ``oos_exposure`` (fraction of OOS days
         holding bitcoin) and ``oos_final_equity``; the same with ``bh_`` for buy-and-hold (its
-        exposure is 1); ``mean_is_sharpe`` and ``mean_oos_sharpe`` (plain means over the windows
+        exposure: every day but each window's last, sold at its close); ``mean_is_sharpe`` and ``mean_oos_sharpe`` (plain means over the windows
         where the value is defined); ``is_annual_return``, ``oos_annual_return`` and
         ``efficiency`` (walk-forward efficiency, defined in the module docstring);
         ``exits_<cause>`` summed over the windows (``exits_end``: positions closed at a window's
@@ -434,6 +434,7 @@ class WalkForwardResult:
         r, b = self.oos_returns, self.benchmark_returns
         days = int(len(r))
         exposed = sum(w.oos_metrics.get("exposure", 0.0) * w.oos_days for w in self.windows)
+        held = sum(w.benchmark_oos.get("exposure", 1.0) * w.oos_days for w in self.windows)
         out: dict[str, Any] = {
             "windows": len(self.windows),
             "flat_windows": sum(w.params is None for w in self.windows),
@@ -445,7 +446,7 @@ class WalkForwardResult:
         }
         for prefix, series, exposure in (
             ("oos", r, exposed / days if days else math.nan),
-            ("bh", b, 1.0 if days else math.nan),
+            ("bh", b, held / days if days else math.nan),
         ):
             out[f"{prefix}_sharpe"] = m.sharpe(series) if days > 1 else math.nan
             out[f"{prefix}_cagr"] = m.cagr(series)
@@ -529,6 +530,37 @@ def data_days(panel: pd.DataFrame, start=None, end=None) -> pd.DatetimeIndex:
     return days
 
 
+def signal_clipped_days(
+    evaluator, strategy: str, fixed: dict, names: Sequence[str], start=None, end=None
+) -> tuple[pd.DatetimeIndex, dict]:
+    """The days the windows are planned on: priced days between ``start`` and ``end`` on which
+    the entry rule is known for every configuration the search can draw (`tuning.signal_days`),
+    and what was left out: ``signal_first``, ``signal_last``, ``days_before``, ``days_after``.
+
+    Days without signal data are not days of "no position", so no window covers them.
+    Raises `WalkForwardError` when no such day exists.
+    """
+    priced = data_days(evaluator.panel, start, end)
+    if not len(priced):
+        raise WalkForwardError("no spot prices between start and end")
+    signal_first, signal_last = tuning.signal_days(evaluator, strategy, fixed, names)
+    if signal_first is None or signal_last < signal_first:
+        raise WalkForwardError("the entry rule is unknown on every day of the panel")
+    days = priced[(priced >= signal_first) & (priced <= signal_last)]
+    if not len(days):
+        raise WalkForwardError(
+            f"the entry rule is known only {_day(signal_first)}..{_day(signal_last)}: no day "
+            "with prices between start and end"
+        )
+    left_out = {
+        "signal_first": signal_first,
+        "signal_last": signal_last,
+        "days_before": int((priced < signal_first).sum()),
+        "days_after": int((priced > signal_last).sum()),
+    }
+    return days, left_out
+
+
 def run_walkforward(
     panel: pd.DataFrame,
     strategy: str = "below_cost",
@@ -582,27 +614,8 @@ def run_walkforward(
     last = None if end is None else pd.Timestamp(end)
     if first is not None and last is not None and last < first:
         raise WalkForwardError(f"end {_day(last)} is before start {_day(first)}")
-    priced = data_days(panel, first, last)
-    if not len(priced):
-        raise WalkForwardError("no spot prices between start and end")
     evaluator = Evaluator(panel)
-    # Days without signal data are not days of "no position": the windows cover only the days
-    # on which the entry rule is known for every configuration the search can draw.
-    signal_first, signal_last = tuning.signal_days(evaluator, strategy, fixed, names)
-    if signal_first is None or signal_last < signal_first:
-        raise WalkForwardError("the entry rule is unknown on every day of the panel")
-    days = priced[(priced >= signal_first) & (priced <= signal_last)]
-    if not len(days):
-        raise WalkForwardError(
-            f"the entry rule is known only {_day(signal_first)}..{_day(signal_last)}: no day "
-            "with prices between start and end"
-        )
-    left_out = {
-        "signal_first": signal_first,
-        "signal_last": signal_last,
-        "days_before": int((priced < signal_first).sum()),
-        "days_after": int((priced > signal_last).sum()),
-    }
+    days, left_out = signal_clipped_days(evaluator, strategy, fixed, names, first, last)
     candidates = make_windows(
         days, train, test, embargo=embargo, anchored=anchored, by_halving=by_halving, step=step
     )
@@ -666,13 +679,15 @@ def run_walkforward(
             # A position still held on the window's last day is sold at its close, with costs.
             oos, rets = evaluator.run(params, w.test_start, w.test_end, close_at_end=True)
         # Buy-and-hold on the same days, with the same costs and the same forced exit.
-        b = buy_and_hold_returns(
+        held = span_benchmarks(
             panel,
             window_config(evaluator.row(params or fixed)),
             rets.index[0],
             rets.index[-1],
             close_at_end=True,
-        ).reindex(rets.index)
+            names=("buy_and_hold",),
+        )["buy_and_hold"]
+        b = held.returns.reindex(rets.index)
         pieces.append(rets)
         bench.append(b)
         results.append(
@@ -681,7 +696,7 @@ def run_walkforward(
                 params=params,
                 is_metrics=is_metrics,
                 oos_metrics=oos,
-                benchmark_oos=_benchmark_metrics(b),
+                benchmark_oos={**_benchmark_metrics(b), "exposure": held.exposure},
                 trials=done,
                 study=study,
                 failed=failed,

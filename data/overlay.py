@@ -45,7 +45,7 @@ def _ohlcv_as_usd(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _funding_daily_mean(frame: pd.DataFrame, settlements_per_day: int = 3) -> pd.DataFrame:
+def funding_daily_mean(frame: pd.DataFrame, settlements_per_day: int = 3) -> pd.DataFrame:
     """8-hourly funding rates -> the day's mean; a day is used only once all its settlements are in."""
     day = frame.index.floor("D")
     grouped = frame["funding_rate"].groupby(day)
@@ -111,7 +111,7 @@ class Overlay:
 OVERLAYS: tuple[Overlay, ...] = (
     Overlay("spot", SeriesKey("binance", "ohlcv", "BTC/USDT", "1d"), _ohlcv_as_usd),
     Overlay("perp", SeriesKey("binance", "ohlcv", "BTC/USDT:USDT", "1d"), _ohlcv_as_usd),
-    Overlay("funding", SeriesKey("binance", "funding", "BTC/USDT:USDT", "8h"), _funding_daily_mean),
+    Overlay("funding", SeriesKey("binance", "funding", "BTC/USDT:USDT", "8h"), funding_daily_mean),
     # Fees: blockchain.com first, Coin Metrics (native BTC) second, so it wins where both are.
     Overlay(
         "fees",

@@ -103,7 +103,7 @@ def _period(returns: pd.Series) -> str:
     return f"{tables.format_time(idx[0])} to {tables.format_time(idx[-1])} ({len(idx):,} days)"
 
 
-def _price_cost_section(r: BacktestResult) -> str:
+def price_cost_section(r: BacktestResult) -> str:
     fig = charts.price_cost_figure(r.price, r.cost, r.cost_band, r.entries, r.exits, r.trades)
     note = ""
     if r.cost is None and r.cost_band is None:
@@ -310,7 +310,7 @@ def render_report(result: BacktestResult, episodes: EpisodeStudy | None = None) 
     r = normalise_result(result)
     title = r.title or f"{r.strategy} backtest"
     bodies = {
-        "price-cost": _price_cost_section(r),
+        "price-cost": price_cost_section(r),
         "benchmarks": _benchmarks_section(r),
         "trades": _trades_section(r),
         "parameters": tables.key_value_table(r.params, css_class="params", value_header="value"),

@@ -36,7 +36,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from backtest import degenerate, metrics, overfitting, tuning
@@ -230,9 +229,9 @@ def degeneracy_of(trial, returns: pd.Series, close: pd.Series) -> str | None:
 
 def trials_sharpe_variance(trials: list) -> float | None:
     """V for the DSR: variance of the per-day Sharpe ratios every trial recorded (None under 2)."""
-    values = [tuning.trial_metrics(t).get("sharpe") for t in trials]
-    per_day = [v / math.sqrt(metrics.PERIODS) for v in values if v is not None and math.isfinite(v)]
-    return float(np.var(per_day, ddof=1)) if len(per_day) > 1 else None
+    return overfitting.annual_sharpes_variance(
+        tuning.trial_metrics(t).get("sharpe") for t in trials
+    )
 
 
 def span_buy_and_hold(evaluator, fixed: dict, days: pd.Index) -> pd.Series:

@@ -105,9 +105,7 @@ def deflated_by(n_runs: int) -> str:
 def runs_sharpe_variance(sharpe: float, earlier: Sequence[float]) -> float | None:
     """V for the DSR: the variance (ddof 1) of the per-day OOS Sharpe ratios of the earlier
     walk-forward runs (annual, ``earlier``) and this one (``sharpe``, annual); None under two."""
-    values = [float(x) for x in (*earlier, sharpe) if x is not None and math.isfinite(float(x))]
-    per_day = np.asarray(values) / math.sqrt(metrics.PERIODS)
-    return float(np.var(per_day, ddof=1)) if len(per_day) > 1 else None
+    return overfitting.annual_sharpes_variance([*earlier, sharpe])
 
 
 def stitched_flag(result) -> str | None:

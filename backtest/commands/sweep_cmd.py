@@ -16,6 +16,7 @@ from backtest.commands.options import (
 )
 from backtest.console import cell, err, fail, out, reports_bad_input
 from backtest.result import exits_text
+from data.errors import DataError
 
 
 def sweep_notes(results) -> list[str]:
@@ -192,8 +193,10 @@ def register(app: typer.Typer) -> None:
                 )
         except SweepError as exc:
             raise fail(str(exc)) from None
-        except ValueError as exc:
-            raise fail(f"--grid: {exc}") from None
+        except DataError as exc:  # the bundled data, not the user's input: the environment
+            raise fail(f"data: {exc}", code=1) from None
+        except ValueError as exc:  # a combination of --grid and --param values
+            raise fail(f"--grid/--param: {exc}") from None
         except KeyboardInterrupt:
             raise fail(
                 f"interrupted: completed chunks are kept in {out_dir}; rerun with --resume to finish",

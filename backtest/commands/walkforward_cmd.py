@@ -229,7 +229,22 @@ def register(app: typer.Typer) -> None:
         panel, _, _ = load_traded_panel(first, last)
         fee_flag = "--include" if "include_fees" in (names or ()) else "--param"
         refuse_fees_without_data(panel, wants_fees(fixed, names), fee_flag)
-        days = wf.data_days(panel, first, last)
+        from backtest.evaluator import Evaluator
+
+        # The windows are planned, as the run plans them, on the days the entry rule is known.
+        try:
+            days, left_out = wf.signal_clipped_days(
+                Evaluator(panel), strategy, fixed, names, first, last
+            )
+        except wf.WalkForwardError as exc:
+            raise fail(f"--start/--end: {exc}") from None
+        if left_out["days_after"] or left_out["days_before"]:
+            err.print(
+                f"note: the entry rule is known {left_out['signal_first'].date()} .. "
+                f"{left_out['signal_last'].date()}: {left_out['days_before']:,} priced day(s) "
+                f"before and {left_out['days_after']:,} after are left out of every window",
+                highlight=False,
+            )
         try:
             windows = wf.make_windows(
                 days,

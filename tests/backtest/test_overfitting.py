@@ -162,7 +162,7 @@ def test_dsr_uses_the_ledger_n_and_the_candidates_sharpe_variance() -> None:
     m = dominant()
     a = o.assess(m[0], m, None, 500, **FAST)
     per_day = m.mean() / m.std(ddof=1)
-    sr, n_obs, skew, kurt = v._moments(m[0])
+    sr, n_obs, skew, kurt = v.sharpe_moments(m[0])
     expected = v.deflated_sharpe_ratio(sr, float(per_day.var(ddof=1)), 500, n_obs, skew, kurt)
     assert a.n_trials == 500 and a.n_candidates == 8
     assert a.sr_variance == pytest.approx(float(per_day.var(ddof=1)))
@@ -174,7 +174,7 @@ def test_dsr_uses_the_ledger_n_and_the_candidates_sharpe_variance() -> None:
 def test_dsr_against_buy_and_hold_adds_its_sharpe_to_the_luck_threshold() -> None:
     m, bench = dominant(edge=0.003), buy_and_hold() + 0.001
     a = o.assess(m[0], m, bench, 500, **FAST)
-    sr, n_obs, skew, kurt = v._moments(m[0])
+    sr, n_obs, skew, kurt = v.sharpe_moments(m[0])
     sr_bh = float(bench.mean() / bench.std(ddof=1))
     var = float((m.mean() / m.std(ddof=1)).var(ddof=1))
     assert a.benchmark_sharpe == pytest.approx(v.metrics.sharpe(bench))
@@ -228,7 +228,7 @@ def test_dsr_is_not_computed_without_two_candidates() -> None:
 
 def test_min_trl_is_in_days_and_infinite_for_a_losing_configuration() -> None:
     m = dominant(edge=0.003)
-    sr, _, skew, kurt = v._moments(m[0])
+    sr, _, skew, kurt = v.sharpe_moments(m[0])
     assert o.min_track_record_days(m[0]) == pytest.approx(
         v.min_track_record_length(sr, 0.0, skew, kurt)
     )

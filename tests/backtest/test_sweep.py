@@ -252,8 +252,8 @@ def test_the_best_of_a_sweep_is_judged_against_buy_and_hold_over_every_combinati
     bench = buy_and_hold_returns(panel, EngineConfig(), returns.index[0], returns.index[-1])
     assert bench.index.equals(returns.index)
     assert d["benchmark_sharpe"] == pytest.approx(sharpe(bench))
-    sr, n_obs, skew, kurt = validation._moments(returns)
-    sr_bh = validation._moments(bench)[0]
+    sr, n_obs, skew, kurt = validation.sharpe_moments(returns)
+    sr_bh = validation.sharpe_moments(bench)[0]
     sr0 = validation.expected_max_sharpe(d["sr_variance"], 24)
     assert d["dsr_vs_bh"] == pytest.approx(
         validation.probabilistic_sharpe_ratio(sr, sr_bh + sr0, n_obs, skew, kurt)

@@ -474,11 +474,22 @@ def test_days_without_signal_data_are_in_no_window(panel, tmp_path, monkeypatch)
 def test_windows_record_entry_share_exits_and_flags(result):
     t = result.table()
     assert t["oos_entry_share"].dropna().between(0, 1).all()
-    exits = t[[f"oos_exits_{c}" for c in ("signal", "time_stop", "end")]].sum(axis=1)
+    from backtest.degenerate import degeneracy
+    from backtest.result import EXIT_CAUSES
+
+    exits = t[[f"oos_exits_{c}" for c in EXIT_CAUSES]].sum(axis=1)
     assert (exits == t["oos_trades"]).all()  # every OOS entry ends by exactly one cause
     s = result.summary()
-    assert s["exits_end"] + s["exits_signal"] + s["exits_time_stop"] == s["oos_trades"]
-    assert "flagged_windows" in s and "oos_flag" in s
+    assert sum(s[f"exits_{c}"] for c in EXIT_CAUSES) == s["oos_trades"]
+    flags = [w.flag for w in result.windows]
+    assert s["flagged_windows"] == sum(f is not None for f in flags)
+    assert s["never_in_windows"] + s["buy_and_hold_windows"] == s["flagged_windows"]
+    assert s["oos_flag"] == degeneracy(s["oos_trades"], s["oos_exposure"], s["oos_market_corr"])
+
+
+def test_buy_and_hold_is_out_only_on_each_windows_last_day(result):
+    s = result.summary()
+    assert s["bh_exposure"] == pytest.approx(1.0 - len(result.windows) / s["days"])
 
 
 def test_the_default_search_keeps_the_cost_assumptions_at_their_values(result):

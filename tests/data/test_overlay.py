@@ -7,7 +7,7 @@ import pytest
 
 from data import bundle
 from data.cache import Cache, SeriesKey
-from data.overlay import OVERLAYS, _funding_daily_mean, combine
+from data.overlay import OVERLAYS, funding_daily_mean, combine
 from data.panel import build_panel, load_panel, truncate_sources
 
 SPOT_KEY = SeriesKey("binance", "ohlcv", "BTC/USDT", "1d")
@@ -57,7 +57,7 @@ def test_replace_prefers_cached_rows_wherever_present(spot):
 
 def test_funding_daily_mean_uses_only_complete_days():
     f8 = bundle.load_funding_8h().iloc[:-1]  # the last day loses its 16:00 settlement
-    daily = _funding_daily_mean(f8)
+    daily = funding_daily_mean(f8)
     assert daily.index.max() == pd.Timestamp("2026-07-30")
     ref = bundle.load_funding_1d()
     assert (

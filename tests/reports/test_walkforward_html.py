@@ -130,8 +130,8 @@ def test_walkforward_v_is_the_spread_of_the_runs_out_of_sample_sharpes(result) -
     sharpe = metrics.sharpe(result.oos_returns)
     per_day = np.array([*earlier, sharpe]) / np.sqrt(365)
     assert a.n_trials == 4 and a.sr_variance == pytest.approx(float(np.var(per_day, ddof=1)))
-    sr, n_obs, skew, kurt = validation._moments(result.oos_returns)
-    sr_bh = validation._moments(result.benchmark_returns)[0]
+    sr, n_obs, skew, kurt = validation.sharpe_moments(result.oos_returns)
+    sr_bh = validation.sharpe_moments(result.benchmark_returns)[0]
     sr0 = validation.expected_max_sharpe(a.sr_variance, 4)
     assert a.dsr_vs_bh == pytest.approx(
         validation.probabilistic_sharpe_ratio(sr, sr_bh + sr0, n_obs, skew, kurt)

@@ -211,12 +211,12 @@ def test_costbt_cost_asking_for_fees_without_fee_data_exits_2_naming_the_paramet
 
 
 def test_the_report_states_the_fee_bias_in_its_cost_section():
-    from reports.html import _price_cost_section
+    from reports.html import price_cost_section
     from tests.reports.sample import PARAMS, build_result
 
-    shown = _price_cost_section(build_result())
+    shown = price_cost_section(build_result())
     assert "Fees:" in shown and "over-counted" in shown
-    with_fees = _price_cost_section(build_result(params={**PARAMS, "include_fees": True}))
+    with_fees = price_cost_section(build_result(params={**PARAMS, "include_fees": True}))
     assert "over-counted" not in with_fees
-    regression = _price_cost_section(build_result(params={**PARAMS, "model": "external"}))
+    regression = price_cost_section(build_result(params={**PARAMS, "model": "external"}))
     assert "over-counted" not in regression
