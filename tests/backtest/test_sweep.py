@@ -287,7 +287,8 @@ def test_the_sweep_page_leads_with_the_verdict_against_buy_and_hold(tmp_path, mo
     monkeypatch.setenv("COSTBT_HOME", str(tmp_path / "home"))
     out = tmp_path / "sweep"
     r = runner.invoke(
-        app, ["sweep", "--grid", "entry_ratio=0.9,1.0", "--grid", "exit_ratio=2,3", "--out", str(out)]
+        app,
+        ["sweep", "--grid", "entry_ratio=0.9,1.0", "--grid", "exit_ratio=2,3", "--out", str(out)],
     )
     assert r.exit_code == 0, r.output
     text = " ".join(r.stdout.split())

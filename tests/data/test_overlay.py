@@ -7,7 +7,7 @@ import pytest
 
 from data import bundle
 from data.cache import Cache, SeriesKey
-from data.overlay import OVERLAYS, funding_daily_mean, combine
+from data.overlay import OVERLAYS, combine, funding_daily_mean
 from data.panel import build_panel, load_panel, truncate_sources
 
 SPOT_KEY = SeriesKey("binance", "ohlcv", "BTC/USDT", "1d")

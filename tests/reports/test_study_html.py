@@ -346,7 +346,10 @@ def test_buy_and_hold_is_charged_the_best_trials_own_costs(evaluator, monkeypatc
 
     monkeypatch.setattr(study_html, "span_buy_and_hold", recording)
     render_study_report(
-        searched, evaluator=evaluator, ledger_trials=LEDGER, settings=settings(name_value="fees_bps")
+        searched,
+        evaluator=evaluator,
+        ledger_trials=LEDGER,
+        settings=settings(name_value="fees_bps"),
     )
     best = distinct_feasible_trials(searched)[0]
     assert seen and seen[0]["fees_bps"] == best.params["fees_bps"]
