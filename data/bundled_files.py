@@ -308,6 +308,70 @@ POWER_ANNUAL = CsvSchema(
     cadence="irregular",
 )
 
+FUTURES_BASIS_3M_1D = CsvSchema(
+    file="btc_futures_basis_3m_1d.csv",
+    description=(
+        "BTC 3-month constant-maturity annualised futures basis, % per year, per UTC day: "
+        "(F/S - 1) * 365 / days to expiry of the quarterly futures, interpolated to a 90-day tenor "
+        "(Binance COIN-M, Deribit, and their mean); blank = no data for that venue"
+    ),
+    index="date",
+    columns=(
+        Column(
+            "basis_3m_binance_pct_pa",
+            "% per year",
+            "Binance COIN-M quarterlies against spot, interpolated to 90 days",
+        ),
+        Column(
+            "basis_3m_deribit_pct_pa",
+            "% per year",
+            "Deribit quarterlies (23:00 UTC bar) against spot, interpolated to 90 days",
+        ),
+        Column(
+            "basis_3m_pct_pa",
+            "% per year",
+            "mean of the venues available that day",
+            nullable=False,
+        ),
+    ),
+    max_gap_days=0,
+)
+
+SOPR_1D = CsvSchema(
+    file="btc_sopr_checkonchain_1d.csv",
+    description=(
+        "Spent output profit ratio of short- and long-term holders (coins younger / older than "
+        "155 days) and their realised prices, per UTC day, as Checkonchain charts them; blank = "
+        "no data (the vendor's pre-data filler 1.0 is dropped)"
+    ),
+    index="date",
+    columns=(
+        Column(
+            "sth_sopr",
+            "ratio",
+            "STH-SOPR: USD value at spending / USD value at creation of coins spent that day "
+            "that were younger than 155 days",
+            positive=True,
+        ),
+        Column(
+            "lth_sopr", "ratio", "LTH-SOPR: the same for coins older than 155 days", positive=True
+        ),
+        Column(
+            "sth_realised_price_usd",
+            "USD per BTC",
+            "short-term holders' realised price: their coins valued at the price they last moved",
+            positive=True,
+        ),
+        Column(
+            "lth_realised_price_usd",
+            "USD per BTC",
+            "long-term holders' realised price",
+            positive=True,
+        ),
+    ),
+    max_gap_days=0,
+)
+
 ALL: tuple[CsvSchema, ...] = (
     SPOT_1D,
     PERP_1D,
@@ -320,6 +384,8 @@ ALL: tuple[CsvSchema, ...] = (
     ASIC_CHIP_EFFICIENCY,
     POWER_US_INDUSTRIAL,
     POWER_ANNUAL,
+    FUTURES_BASIS_3M_1D,
+    SOPR_1D,
 )
 
 BY_FILE: dict[str, CsvSchema] = {s.file: s for s in ALL}

@@ -162,6 +162,33 @@ PANEL_SOURCES: tuple[PanelSource, ...] = (
         ),
     ),
     PanelSource(
+        "futures_basis_3m",
+        bf.FUTURES_BASIS_3M_1D,
+        _same("basis_3m_binance_pct_pa", "basis_3m_deribit_pct_pa", "basis_3m_pct_pa"),
+        lag_days=0,
+        sets_calendar=False,
+        known_when=(
+            "day d's basis uses the futures' 23:00 UTC bar and the spot daily close, both known at "
+            "the close of d; first available: computed from exchange prices public as they "
+            "printed (no vintage date; the derived series' revisions are unknown)"
+        ),
+    ),
+    PanelSource(
+        "sopr",
+        bf.SOPR_1D,
+        _same("sth_sopr", "lth_sopr", "sth_realised_price_usd", "lth_realised_price_usd"),
+        lag_days=1,
+        sets_calendar=False,
+        known_when=(
+            "a chain day's spent outputs are complete at its end and the vendor publishes the next "
+            "day at the earliest, so day d's value is usable from d+1; first available: a "
+            "deterministic function of the public chain (the age of each spent coin and the price "
+            "when it last moved), computable by anyone from the blocks as they were mined, so no "
+            "vintage date; the 155-day STH/LTH split was set in 2020 from the history, which is "
+            "hindsight in the definition, not in the values"
+        ),
+    ),
+    PanelSource(
         "power_us_industrial",
         bf.POWER_US_INDUSTRIAL,
         (("price_usd_per_kwh", "us_industrial_power_usd_kwh"),),

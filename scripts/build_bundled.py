@@ -120,6 +120,20 @@ RAW = {
             "none stated; source: F2Pool miner list",
             "F2Pool miner list via mattk8/mining-data",
         ),
+        RawSource(
+            "yudiyanto88_Onchain-Dashboard",
+            "yudiyanto88/Onchain-Dashboard",
+            "080e5992579f0c94d9f1065c0164d9ccbc6d74fb",
+            "none stated; computed by the repository's update script from public exchange market data",
+            "3-month futures basis computed by yudiyanto88/Onchain-Dashboard from Binance COIN-M, Deribit and Bitstamp market data",
+        ),
+        RawSource(
+            "TonieKapital_SOPR",
+            "TonieKapital/SOPR",
+            "b827fe978751228b35fb589c4e4229eec8b16daf",
+            "none stated for the repository; scraped from Checkonchain's public charts (Checkonchain's site repository is MIT)",
+            "SOPR and realised prices: Checkonchain, via TonieKapital/SOPR",
+        ),
     )
 }
 
@@ -633,6 +647,81 @@ def build_power(raw: Path) -> tuple[pd.DataFrame, dict, pd.DataFrame, dict]:
 # ---------------------------------------------------------------- writing
 
 
+def build_basis_3m(raw: Path) -> tuple[pd.DataFrame, dict]:
+    name = "data_futures_basis_3m.csv"
+    b = pd.read_csv(raw / "yudiyanto88_Onchain-Dashboard" / name)
+    idx = pd.DatetimeIndex(pd.to_datetime(b.pop("date"), format="%Y-%m-%d"), name="date")
+    out = pd.DataFrame(
+        {
+            "basis_3m_binance_pct_pa": b["basis_binance"].to_numpy(float),
+            "basis_3m_deribit_pct_pa": b["basis_deribit"].to_numpy(float),
+            "basis_3m_pct_pa": b["basis_3m"].to_numpy(float),
+        },
+        index=idx.as_unit("ns"),
+    ).sort_index()
+    venues = out[["basis_3m_binance_pct_pa", "basis_3m_deribit_pct_pa"]].mean(axis=1)
+    gap = float((venues - out["basis_3m_pct_pa"]).abs().max())
+    if gap > 1e-3:
+        raise SystemExit(f"basis: basis_3m is not the mean of the venues (max gap {gap})")
+    info = {
+        "sources": [_src("yudiyanto88_Onchain-Dashboard", name)],
+        "notes": [
+            "Simple annualised basis (F/S - 1) * 365 / days to expiry of the current and next quarterlies, linearly "
+            "interpolated to a 90-day tenor; contracts under 7 days to expiry dropped; spot = Bitstamp's daily close "
+            "(earlier runs: Binance's index). A derived series: no per-contract closes, revisions unknown.",
+            f"basis_3m_pct_pa is the mean of the venues available that day (checked: max gap {gap:.1e}).",
+        ],
+    }
+    return out, info
+
+
+#: Checkonchain's files in TonieKapital/SOPR and the bundled column each becomes.
+SOPR_FILES = {
+    "sth-sopr.json": "sth_sopr",
+    "lth-sopr.json": "lth_sopr",
+    "sth-realised-price.json": "sth_realised_price_usd",
+    "lth-realised-price.json": "lth_realised_price_usd",
+}
+
+
+def build_sopr(raw: Path) -> tuple[pd.DataFrame, dict]:
+    columns, dropped = {}, {}
+    for file, column in SOPR_FILES.items():
+        rows = json.loads((raw / "TonieKapital_SOPR" / file).read_text(encoding="utf-8"))
+        series = pd.Series(
+            [float(r["value"]) for r in rows],
+            index=pd.DatetimeIndex(pd.to_datetime([r["date"] for r in rows]), name="date"),
+        ).sort_index()
+        if column.endswith("_sopr"):
+            # The vendor fills the days before it has data with exactly 1.0: missing, not a ratio.
+            real = series[series != 1.0]
+            filler = series.index < real.index.min()
+            dropped[column] = (
+                f"{int(filler.sum())} leading filler rows of 1.0 (to {series.index[filler].max().date()})"
+            )
+            series = series.mask(filler)
+        else:
+            zero = series <= 0
+            dropped[column] = f"{int(zero.sum())} rows of 0 (no price yet)"
+            series = series.mask(zero)
+        columns[column] = series
+    out = pd.DataFrame(columns).sort_index()
+    last = out.index.max()
+    out = out.drop(index=last)  # the scrape's last day is partial (LTH-SOPR jumps on it)
+    out = out.dropna(how="all")
+    out.index = out.index.as_unit("ns")
+    info = {
+        "sources": [_src("TonieKapital_SOPR", f"data/{f}") for f in SOPR_FILES],
+        "notes": [
+            "Values as Checkonchain charts them (STH: coins younger than 155 days); a single scraped vintage, vendor "
+            "revisions unknown; other vendors differ by a few hundredths.",
+            "Missing, not values: " + "; ".join(f"{c}: {d}" for c, d in dropped.items()) + ".",
+            f"The scrape's last day {last.date()} is dropped as partial (LTH-SOPR jumps from 0.81 to 1.66 on it).",
+        ],
+    }
+    return out, info
+
+
 def to_csv_bytes(frame: pd.DataFrame, schema: CsvSchema) -> bytes:
     out = frame[schema.column_names].copy()
     for col in schema.columns:
@@ -671,6 +760,8 @@ def write_all(raw: Path, out_dir: Path) -> dict:
     asic, asic_info = build_asic_models(raw)
     chips, chips_info = build_chip_efficiency(raw)
     us, us_info, ann, ann_info = build_power(raw)
+    basis, basis_info = build_basis_3m(raw)
+    sopr, sopr_info = build_sopr(raw)
     built = [
         (bf.SPOT_1D, spot, spot_info),
         (bf.PERP_1D, perp, perp_info),
@@ -683,6 +774,8 @@ def write_all(raw: Path, out_dir: Path) -> dict:
         (bf.ASIC_CHIP_EFFICIENCY, chips, chips_info),
         (bf.POWER_US_INDUSTRIAL, us, us_info),
         (bf.POWER_ANNUAL, ann, ann_info),
+        (bf.FUTURES_BASIS_3M_1D, basis, basis_info),
+        (bf.SOPR_1D, sopr, sopr_info),
     ]
     if [s.file for s, _, _ in built] != [s.file for s in bf.ALL]:
         raise SystemExit("build list and data.bundled_files.ALL disagree")

@@ -165,3 +165,39 @@ def test_a_first_available_day_must_be_a_day():
 @pytest.mark.parametrize("t", ["2019-07-01", "2019-07-02", "2019-07-03"])
 def test_the_contract_holds_around_cbeci_publication(sources, panel, t):
     assert rows_up_to_t_unchanged(panel, PANEL_SOURCES, sources, pd.Timestamp(t))
+
+
+def test_the_3m_basis_of_day_d_is_in_row_d(panel, sources):
+    basis = sources["futures_basis_3m"]
+    # The seed article's "just 4 %" of late November 2025 (SOURCES.md section 8: 4.0 and 3.7).
+    assert basis.loc["2025-11-21", "basis_3m_pct_pa"] == pytest.approx(4.0186)
+    assert panel.loc["2025-11-22", "basis_3m_pct_pa"] == basis.loc["2025-11-22", "basis_3m_pct_pa"]
+    assert panel["basis_3m_pct_pa"].first_valid_index() == pd.Timestamp("2020-06-09")
+
+
+def test_sopr_of_day_d_first_appears_in_row_d_plus_1(panel, sources):
+    sopr = sources["sopr"]
+    assert sopr.loc["2025-11-22", "sth_sopr"] == pytest.approx(0.9436, abs=1e-4)
+    assert panel.loc["2025-11-23", "sth_sopr"] == sopr.loc["2025-11-22", "sth_sopr"]
+    assert panel.loc["2025-11-22", "sth_sopr"] == sopr.loc["2025-11-21", "sth_sopr"]
+    day = pd.Timestamp("2025-10-06")
+    assert panel.loc[day + pd.Timedelta(days=1), "sth_realised_price_usd"] == pytest.approx(
+        113_600, rel=0.01
+    )
+
+
+def test_the_vendors_filler_and_partial_last_day_are_not_data(sources):
+    sopr = sources["sopr"]
+    # Checkonchain fills the days before it has data with exactly 1.0: missing, never a ratio.
+    assert not (sopr["sth_sopr"] == 1.0).any() and not (sopr["lth_sopr"] == 1.0).any()
+    assert sopr["sth_sopr"].first_valid_index() == pd.Timestamp("2010-08-16")
+    assert (sopr[["sth_realised_price_usd", "lth_realised_price_usd"]].dropna() > 0).all().all()
+    # The scrape's last day (2026-06-21) is partial: dropped, so the panel's last value is 06-20's.
+    assert sopr.index.max() == pd.Timestamp("2026-06-20")
+
+
+@pytest.mark.parametrize(
+    "t", ["2020-06-08", "2020-06-09", "2020-06-10", "2010-08-16", "2010-08-17", "2026-06-20"]
+)
+def test_the_contract_holds_around_the_basis_and_sopr_boundaries(sources, panel, t):
+    assert rows_up_to_t_unchanged(panel, PANEL_SOURCES, sources, pd.Timestamp(t))
