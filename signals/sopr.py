@@ -5,13 +5,17 @@ SOPR = sum(v * P_spent) / sum(v * P_created) over the outputs spent on a day (v 
 USD per BTC, dimensionless). > 1: coins moved at a profit on average; < 1: at a loss. STH-SOPR
 restricts the sums to outputs younger than 155 days. `sopr_from_outputs` is the formula itself.
 
-True SOPR needs the UTXO set, so costbt takes it from data the user provides: a Glassnode download
-(``costbt data sopr``) or a vendor export (``costbt data import``), both cached under
-``SeriesKey(<source>, "sopr", "BTC", "1d")`` with columns ``sopr``/``sth_sopr``. A vendor's value
-dated d describes day d and is published after d ends: `load_cached_sopr` moves it to the panel
-row d + publication lag (1 day, read from the cache manifest), the same rule the panel applies.
+True SOPR needs the UTXO set. By default the rules read the **bundled real series**: Checkonchain's
+STH-SOPR (panel column ``sth_sopr``; ``lth_sopr`` with ``series="lth_sopr"``), daily from
+2010-08-16 to 2026-06-20, published the day after (lag 1, applied by the panel). Where it is
+missing the signal is unknown, never silently replaced by the proxy. A user's own data can be
+passed instead: a Glassnode download (``costbt data sopr``) or a vendor export (``costbt data
+import``), both cached under ``SeriesKey(<source>, "sopr", "BTC", "1d")`` with columns
+``sopr``/``sth_sopr``. A vendor's value dated d describes day d and is published after d ends:
+`load_cached_sopr` moves it to the panel row d + publication lag (1 day, read from the cache
+manifest), the same rule the panel applies.
 
-**The proxy.** Without SOPR data, `sopr_proxy` is a price-only stand-in, called a proxy wherever
+**The proxy.** With ``series="proxy"``, `sopr_proxy` is a price-only stand-in, called a proxy wherever
 it appears (signal name ``sopr_proxy``, indicator columns ``sopr_proxy_*``):
 
     sopr_proxy_d = close_d / VWAP155_d,
@@ -55,6 +59,9 @@ from signals.output import SignalOutput
 from signals.params import ParamError, param
 
 PROXY_NAME = "sopr_proxy"
+#: Inputs of `sopr_signal` without a given series: the bundled panel columns (Checkonchain, lag 1
+#: day) or the price proxy.
+SERIES = ("sth_sopr", "lth_sopr", "proxy")
 PROXY_WINDOW_DAYS = 155
 DEFAULT_PUBLICATION_LAG_DAYS = 1
 PROXY_CONSTRUCTION = (
@@ -117,6 +124,11 @@ class SoprParams:
         1.05, low=1.0, high=2.5, step=0.01, unit="ratio", help="exit while the mean is above"
     )
     require_deep: bool = param(False, help="entry only if the run below reached the deep zone")
+    series: str = param(
+        "sth_sopr",
+        choices=SERIES,
+        help="input when no series is given: bundled STH-SOPR, LTH-SOPR, or the labelled price proxy",
+    )
 
 
 def check_params(params: SoprParams) -> None:
@@ -215,8 +227,10 @@ def sopr_signal(
             ``close_usd`` and ``volume_btc``).
         params: rule parameters.
         sopr: a SOPR series already on the panel calendar with its publication lag applied
-            (`load_cached_sopr`); its name (``sopr``, ``sth_sopr``) names the signal. None: use
-            `sopr_proxy` and name everything ``sopr_proxy``.
+            (`load_cached_sopr`); its name (``sopr``, ``sth_sopr``) names the signal. None: the
+            panel's column ``params.series`` (bundled Checkonchain ``sth_sopr`` by default, or
+            ``lth_sopr``; unknown where it is missing, never replaced), or with ``series="proxy"``
+            `sopr_proxy`, naming everything ``sopr_proxy``.
         proxy_window_days: VWAP window of the proxy (days).
 
     Indicator columns (prefix = the signal name): the series, ``_smoothed`` (trailing mean),
@@ -225,6 +239,12 @@ def sopr_signal(
     """
     check_params(params)
     extra: dict[str, pd.Series] = {}
+    if sopr is None and params.series != "proxy":
+        # The bundled real series; where it is missing the signal is unknown, never the proxy.
+        if params.series in panel.columns:
+            sopr = panel[params.series].rename(params.series)
+        else:
+            sopr = pd.Series(np.nan, index=panel.index, name=params.series)
     if sopr is None:
         name = PROXY_NAME
         series = sopr_proxy(panel, proxy_window_days)
@@ -263,7 +283,7 @@ def sopr_signal(
         },
         index=panel.index,
     )
-    if sopr is None:
+    if name == PROXY_NAME:
         indicator.attrs["proxy"] = True
         indicator.attrs["construction"] = PROXY_CONSTRUCTION
     return SignalOutput(

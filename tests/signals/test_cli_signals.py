@@ -21,12 +21,13 @@ def test_signals_on_2025_11_20_lists_every_signal_and_labels_the_proxy(tmp_path)
         "hash_ribbons",
         "basis_reset",
         "etf_reversal",
+        "sth_sopr",
     ):
         assert name in out
     assert "sopr_proxy" in out and "PROXY" in out
 
 
-def test_cached_sopr_replaces_the_proxy(tmp_path):
+def test_a_users_cached_sopr_replaces_the_bundled_series_and_the_proxy_stays_labelled(tmp_path):
     days = pd.date_range("2025-01-01", "2025-12-31", freq="D", name="date")
     frame = pd.DataFrame(
         {"sopr": 1.0, "sth_sopr": 1.0}, index=days
@@ -36,7 +37,8 @@ def test_cached_sopr_replaces_the_proxy(tmp_path):
     )
     result = runner.invoke(app, ["signals", "--at", "2025-11-20", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "PROXY" not in result.output and "sopr" in result.output
+    assert "sopr = 1" in result.output  # the cached series (all 1.0) is the SOPR member
+    assert "sopr_proxy  (PROXY" in result.output
 
 
 def test_a_day_outside_the_data_is_bad_input():

@@ -155,7 +155,7 @@ def test_proxy_is_spot_over_its_155_day_volume_weighted_average(panel):
 
 
 def test_proxy_is_named_a_proxy_everywhere(panel):
-    out = sopr_signal(panel)
+    out = sopr_signal(panel, SoprParams(series="proxy"))
     assert out.name == PROXY_NAME == "sopr_proxy"
     assert all(str(c).startswith("sopr_proxy") for c in out.indicator.columns)
     assert out.indicator.attrs["proxy"] is True
@@ -169,11 +169,31 @@ def test_a_given_series_named_like_the_proxy_is_refused(panel):
 
 
 def test_proxy_is_unknown_until_155_days_of_spot_exist(panel):
-    out = sopr_signal(panel)
+    out = sopr_signal(panel, SoprParams(series="proxy"))
     first_spot = panel["close_usd"].first_valid_index()
     first_proxy = out.indicator["sopr_proxy"].first_valid_index()
     assert first_proxy == first_spot + pd.Timedelta(days=154)
     assert out.entry.loc[: first_proxy + pd.Timedelta(days=6)].isna().all()
+
+
+def test_the_rules_read_the_bundled_real_sth_sopr_by_default(panel):
+    out = sopr_signal(panel)
+    assert out.name == "sth_sopr" and "proxy" not in out.indicator.attrs
+    assert out.indicator["sth_sopr"].equals(panel["sth_sopr"].rename("sth_sopr"))
+    # Checkonchain's 0.944 of 2025-11-22 (SOURCES.md section 9), known the next day
+    assert out.indicator.loc["2025-11-23", "sth_sopr"] == pytest.approx(0.9436, abs=1e-4)
+    lth = sopr_signal(panel, SoprParams(series="lth_sopr"))
+    assert lth.name == "lth_sopr" and lth.indicator["lth_sopr"].equals(panel["lth_sopr"])
+
+
+def test_where_the_real_series_is_missing_the_signal_is_unknown_not_the_proxy(panel):
+    out = sopr_signal(panel)
+    last = panel["sth_sopr"].last_valid_index()  # the bundled series ends 2026-06-21 (lag 1)
+    after = slice(last + pd.Timedelta(days=1), None)
+    assert panel.loc[after, "close_usd"].notna().any()  # prices go on; the proxy would exist
+    assert out.entry.loc[after].isna().all() and out.exit.loc[after].isna().all()
+    without = sopr_signal(panel.drop(columns=["sth_sopr"]))
+    assert without.name == "sth_sopr" and without.entry.isna().all()
 
 
 # ------------------------------------------------------------------------------ cached SOPR
