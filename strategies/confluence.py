@@ -1,8 +1,8 @@
 """``confluence``: cost + basis reset + ETF-flow reversal + SOPR, k of n within a window.
 
 Members: below production cost (model a parameter), a futures-basis reset (funding basis by
-default), a spot-ETF outflow-streak reversal, and SOPR (from the cache, else the labelled
-price-only proxy). Entry when at least ``k`` members fired within ``window_days``; how a member
+default), a spot-ETF outflow-streak reversal, and SOPR (the bundled real STH-SOPR,
+unknown where it is missing; never the price-only proxy). Entry when at least ``k`` members fired within ``window_days``; how a member
 with no data counts (before ETFs existed, after funding data ends) is ``unknown``. Exit: the
 below-cost exit (price reclaims cost x ``exit_ratio``) or the common exits.
 """
@@ -32,7 +32,7 @@ class ConfluenceStrategyParams(BelowCostParams, ExitParams):
     unknown: str = param("skip", choices=UNKNOWN_POLICIES, help="how a member without data counts")
     use_basis: bool = param(True, help="include the basis-reset member")
     use_etf: bool = param(True, help="include the ETF-flow reversal member")
-    use_sopr: bool = param(True, help="include the SOPR (or SOPR-proxy) member")
+    use_sopr: bool = param(True, help="include the SOPR member (bundled real STH-SOPR)")
 
 
 def plan(panel: pd.DataFrame, params: ConfluenceStrategyParams) -> Plan:
