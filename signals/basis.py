@@ -43,7 +43,9 @@ BINANCE_INTEREST_8H = 0.0001
 #: Binance USDT-M clamp on (interest - premium), per 8-hour interval.
 BINANCE_CLAMP_8H = 0.0005
 
-SOURCES = ("funding", "cm_3m", "premium")
+SOURCES = ("basis_3m", "funding", "cm_3m", "premium")
+#: The bundled 3-month constant-maturity basis (panel column, % per year; lag 0).
+BUNDLED_3M_COLUMN = "basis_3m_pct_pa"
 CM_TARGET_DAYS = 90
 
 
@@ -274,11 +276,12 @@ class BasisResetParams:
     ``drop_points`` is a difference of two such fractions (0.15 = 15 percentage points)."""
 
     source: str = param(
-        "funding",
+        "basis_3m",
         choices=SOURCES,
         unit="",
-        help="basis series: funding (8-h funding x 3 x 365), cm_3m (90-day constant maturity "
-        "from dated futures), premium (funding implied by the perp premium)",
+        help="basis series: basis_3m (the bundled real 3-month constant-maturity basis), "
+        "funding (perpetual: 8-h funding x 3 x 365), cm_3m (90-day constant maturity from "
+        "cached dated futures), premium (funding implied by the perp premium)",
     )
     level: float = param(
         0.05,
@@ -329,13 +332,19 @@ def source_basis(
 ) -> pd.Series:
     """The unsmoothed basis series the rule reads, a fraction per year, indexed like the panel.
 
+    * ``basis_3m`` (default): the bundled 3-month constant-maturity annualised basis
+      (``basis_3m_pct_pa`` / 100; Binance COIN-M and Deribit quarterlies interpolated to 90 days,
+      their mean; 2020-06-09 on). Unknown where it is missing, never replaced by another source.
     * ``funding``: `perp_basis_from_funding` of ``funding_rate_8h_mean``.
     * ``premium``: `premium_implied_funding_basis` of `perp_premium` (``perp_close_usd`` over
       ``close_usd``).
     * ``cm_3m``: `cm_basis_from_contracts` of ``futures`` (the `load_dated_futures` table;
       required) against ``close_usd``.
     """
-    if source == "funding":
+    if source == "basis_3m":
+        _require(panel, BUNDLED_3M_COLUMN)
+        out = panel[BUNDLED_3M_COLUMN].astype("float64") / 100.0
+    elif source == "funding":
         _require(panel, "funding_rate_8h_mean")
         out = perp_basis_from_funding(panel["funding_rate_8h_mean"].astype("float64"))
     elif source == "premium":
@@ -443,4 +452,5 @@ def basis_reset(
         },
         index=panel.index,
     )
+    indicator.attrs["source"] = params.source
     return SignalOutput("basis_reset", indicator, entry.astype("boolean"), exit_)

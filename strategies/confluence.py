@@ -1,7 +1,7 @@
 """``confluence``: cost + basis reset + ETF-flow reversal + SOPR, k of n within a window.
 
-Members: below production cost (model a parameter), a futures-basis reset (funding basis by
-default), a spot-ETF outflow-streak reversal, and SOPR (the bundled real STH-SOPR,
+Members: below production cost (model a parameter), a futures-basis reset (the bundled real
+3-month basis by default), a spot-ETF outflow-streak reversal, and SOPR (the bundled real STH-SOPR,
 unknown where it is missing; never the price-only proxy). Entry when at least ``k`` members fired within ``window_days``; how a member
 with no data counts (before ETFs existed, after funding data ends) is ``unknown``. Exit: the
 below-cost exit (price reclaims cost x ``exit_ratio``) or the common exits.

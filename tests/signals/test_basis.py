@@ -41,6 +41,9 @@ FUNDING_START = pd.Timestamp("2019-09-10")  # first day of the bundled funding h
 FUNDING_END = pd.Timestamp("2026-07-31")  # last day of the bundled funding history
 
 
+FUNDING = BasisResetParams(source="funding")
+
+
 @pytest.fixture(scope="module")
 def panel(bundled_panel) -> pd.DataFrame:
     return bundled_panel.copy()
@@ -48,7 +51,7 @@ def panel(bundled_panel) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def reset(panel) -> SignalOutput:
-    return basis_reset(panel)
+    return basis_reset(panel, FUNDING)  # the perpetual-funding alternative
 
 
 def pct(x: float, places: int = 3) -> float:
@@ -255,7 +258,7 @@ def test_cm_3m_source_needs_the_futures_table(panel):
 def test_parameters_declare_defaults_and_ranges_side_by_side():
     declared = {p.name: p for p in space(BasisResetParams)}
     assert {n: p.default for n, p in declared.items()} == {
-        "source": "funding",
+        "source": "basis_3m",
         "level": 0.05,
         "drop_points": 0.15,
         "max_window_days": 90,
@@ -265,7 +268,7 @@ def test_parameters_declare_defaults_and_ranges_side_by_side():
         "exit_level": 0.15,
     }
     assert declared["source"].kind == "choice"
-    assert declared["source"].choices == ("funding", "cm_3m", "premium")
+    assert declared["source"].choices == ("basis_3m", "funding", "cm_3m", "premium")
     assert (declared["level"].low, declared["level"].high) == (0.0, 0.15)
     assert (declared["drop_points"].low, declared["drop_points"].high) == (0.0, 0.4)
     assert (declared["max_window_days"].low, declared["max_window_days"].high) == (20, 365)
@@ -369,7 +372,7 @@ def test_exit_is_the_basis_above_the_exit_level(reset):
 
 
 def test_funding_confirmation_only_removes_entries(panel, reset):
-    confirmed = basis_reset(panel, BasisResetParams(funding_confirm=True))
+    confirmed = basis_reset(panel, BasisResetParams(source="funding", funding_confirm=True))
     on = confirmed.entry.fillna(False).astype(bool)
     assert on.any()
     assert reset.entry[on].all()
@@ -419,7 +422,7 @@ cutoff_days = st.lists(
 )
 drawn_params = st.builds(
     BasisResetParams,
-    source=st.sampled_from(["funding", "premium"]),
+    source=st.sampled_from(["basis_3m", "funding", "premium"]),
     level=st.floats(0.0, 0.15),
     drop_points=st.floats(0.0, 0.4),
     max_window_days=st.integers(20, 365),
@@ -452,7 +455,7 @@ def test_the_cm_3m_rule_is_point_in_time_with_futures_truncated_too(
 
 def centred_reset(p: pd.DataFrame) -> SignalOutput:
     """A deliberately leaky variant: the maximum of a centred window looks 45 days ahead."""
-    out = basis_reset(p)
+    out = basis_reset(p, FUNDING)
     b = out.indicator["basis"]
     peak = b.rolling(91, center=True, min_periods=1).max()
     entry = as_rule((b < 0.05) & (peak - b >= 0.15), b.notna())
@@ -467,7 +470,39 @@ def test_the_point_in_time_check_catches_a_centred_rolling_maximum(panel):
 
 def test_the_point_in_time_check_catches_the_leak_in_the_entry_rule_alone(panel):
     def entry_only(p: pd.DataFrame) -> SignalOutput:
-        return dataclasses.replace(basis_reset(p), entry=centred_reset(p).entry)
+        return dataclasses.replace(basis_reset(p, FUNDING), entry=centred_reset(p).entry)
 
     monthly = pd.date_range("2019-10-01", "2026-07-01", freq="MS")
     assert len(check_point_in_time(entry_only, panel, monthly)) > 0
+
+
+# --- the bundled real 3-month basis (the default source) ----------------------------------------
+
+
+def test_the_default_reads_the_bundled_3m_basis_as_a_fraction_per_year(panel):
+    out = basis_reset(panel)
+    assert out.indicator.attrs["source"] == "basis_3m"
+    raw = out.indicator["basis_raw"]
+    assert raw.equals((panel["basis_3m_pct_pa"] / 100.0).rename("basis_basis_3m"))
+    # The seed article's "just 4 %" (late November 2025): 4.02 % and 3.65 % a year.
+    assert pct(raw.loc["2025-11-21"]) == pytest.approx(4.019, abs=1e-3)
+    assert pct(raw.loc["2025-11-22"]) == pytest.approx(3.647, abs=1e-3)
+
+
+def test_where_the_3m_basis_is_missing_the_rule_is_unknown_never_funding(panel):
+    out = basis_reset(panel)
+    before = out.entry.loc[: pd.Timestamp("2020-06-14")]  # the series starts 2020-06-09
+    assert panel.loc[before.index, "funding_rate_8h_mean"].notna().any()  # funding existed
+    assert before.isna().all()
+    without = panel.drop(columns=["basis_3m_pct_pa"])
+    with pytest.raises(ValueError, match="basis_3m_pct_pa"):
+        basis_reset(without)
+
+
+def test_the_default_rule_on_the_real_basis_fires_far_less_than_on_funding(panel, reset):
+    # Measured: the 90-day high-to-low drop of 15 points under 5 %/yr happens once on the 3-month
+    # basis (from 2021-06-20) but in 26 episodes on funding: the perpetual is far noisier.
+    real = basis_reset(panel).entry.fillna(False).astype(bool)
+    starts = real & ~real.shift(1, fill_value=False)
+    assert list(starts[starts].index) == [pd.Timestamp("2021-06-20")]
+    assert int(reset.entry.fillna(False).astype(bool).sum()) > 5 * int(real.sum())
