@@ -26,7 +26,7 @@ def _state(value) -> str:
 def evaluate(panel, cache_dir: Path | None = None) -> list:
     """Every shipped signal with default parameters, plus their k-of-n confluence."""
     from data.cache import Cache
-    from signals import basis, confluence, etf_flows, production_cost, sopr
+    from signals import basis, confluence, etf_flows, production_cost, realised_price, sopr
 
     outputs = [
         production_cost.below_cost(panel, production_cost.BelowCostParams(model="electricity")),
@@ -48,6 +48,8 @@ def evaluate(panel, cache_dir: Path | None = None) -> list:
     outputs.append(sopr.sopr_signal(panel, sopr=cached))
     proxy = sopr.sopr_signal(panel, sopr.SoprParams(series="proxy"))
     members = [o for o in outputs if o.name != "hash_ribbons"]
+    outputs.append(sopr.sopr_signal(panel, sopr.SoprParams(series="lth_sopr")))
+    outputs.append(realised_price.below_sth_realised_price(panel))
     outputs.append(proxy)
     params = confluence.ConfluenceParams(mode="k_of_n", k=2, window_days=30, unknown="skip")
     outputs.append(confluence.confluence(members, params))

@@ -262,8 +262,15 @@ def test_inconsistent_levels_are_refused(panel, params):
 
 @PIT
 @given(cutoffs=CUTOFFS)
-def test_proxy_signal_is_point_in_time(panel, cutoffs):
+def test_the_default_real_sth_sopr_signal_is_point_in_time(panel, cutoffs):
     assert check_point_in_time(lambda p: sopr_signal(p), panel, cutoffs) == []
+
+
+@PIT
+@given(cutoffs=CUTOFFS)
+def test_the_proxy_signal_is_point_in_time(panel, cutoffs):
+    proxy = SoprParams(series="proxy")
+    assert check_point_in_time(lambda p: sopr_signal(p, proxy), panel, cutoffs) == []
 
 
 @PIT
