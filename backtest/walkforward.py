@@ -585,6 +585,7 @@ def run_walkforward(
     min_train_days: int = MIN_TRAIN_DAYS,
     search_assumptions: bool = False,
     allow_degenerate: bool = False,
+    evaluator=None,
 ) -> WalkForwardResult:
     """Tune on each training span, trade the following test span, stitch the test spans.
 
@@ -593,7 +594,8 @@ def run_walkforward(
     called when each window starts and ends; ``callbacks`` go to every study's ``optimize`` (one
     call per finished trial). When ``record``, the run is an entry of `backtest.ledger` (kind
     ``walkforward``): its completed trials are counted as they finish (a killed run keeps them),
-    and at the end its stitched out-of-sample Sharpe ratio and days are recorded. Raises
+    and at the end its stitched out-of-sample Sharpe ratio and days are recorded. ``evaluator``:
+    a `backtest.evaluator.Evaluator` already built on ``panel`` (one is built when None). Raises
     `backtest.tuning.TuningError` or `WalkForwardError` on bad settings before any trial.
     """
     import optuna
@@ -614,7 +616,7 @@ def run_walkforward(
     last = None if end is None else pd.Timestamp(end)
     if first is not None and last is not None and last < first:
         raise WalkForwardError(f"end {_day(last)} is before start {_day(first)}")
-    evaluator = Evaluator(panel)
+    evaluator = Evaluator(panel) if evaluator is None else evaluator
     days, left_out = signal_clipped_days(evaluator, strategy, fixed, names, first, last)
     candidates = make_windows(
         days, train, test, embargo=embargo, anchored=anchored, by_halving=by_halving, step=step

@@ -106,10 +106,13 @@ def load_traded_panel(
 def wants_fees(fixed: dict, searched=()) -> bool:
     """Whether a run asks for ``include_fees``: fixed to true (raw ``--param`` text or a
     validated value), or searched / swept (``searched``: parameter names)."""
-    value = fixed.get("include_fees", False)
-    if isinstance(value, str):
-        value = value.strip().lower() in ("true", "1", "yes")
-    return bool(value) or "include_fees" in searched
+    from signals.params import Param, ParamError
+
+    try:  # the parameters' own reading of a bool; a bad value is reported by the run itself
+        value = Param("include_fees", "bool", False).validate(fixed.get("include_fees", False))
+    except ParamError:
+        value = False
+    return value or "include_fees" in searched
 
 
 def refuse_fees_without_data(panel: pd.DataFrame, wanted: bool, flag: str = "--param") -> None:

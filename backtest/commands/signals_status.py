@@ -46,11 +46,12 @@ def evaluate(panel, cache_dir: Path | None = None) -> list:
     # The bundled real STH-SOPR (a user's cached vendor series instead, when there is one); the
     # price proxy is shown too, labelled, but is never a confluence member.
     outputs.append(sopr.sopr_signal(panel, sopr=cached))
-    proxy = sopr.sopr_signal(panel, sopr.SoprParams(series="proxy"))
     members = [o for o in outputs if o.name != "hash_ribbons"]
-    outputs.append(sopr.sopr_signal(panel, sopr.SoprParams(series="lth_sopr")))
-    outputs.append(realised_price.below_sth_realised_price(panel))
-    outputs.append(proxy)
+    outputs += [
+        sopr.sopr_signal(panel, sopr.SoprParams(series="lth_sopr")),
+        realised_price.below_sth_realised_price(panel),
+        sopr.sopr_signal(panel, sopr.SoprParams(series="proxy")),
+    ]
     params = confluence.ConfluenceParams(mode="k_of_n", k=2, window_days=30, unknown="skip")
     outputs.append(confluence.confluence(members, params))
     return outputs

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         except tuning.TuningError as exc:
             raise fail(f"--strategy: {exc}") from None
         try:
-            tuning.resolve_include(strategy, names, search_assumptions)
+            searched = tuning.resolve_include(strategy, names, search_assumptions)
         except tuning.TuningError as exc:
             raise fail(f"--include: {exc}") from None
         name = study or f"{strategy}-{objective}"
@@ -158,8 +158,7 @@ def register(app: typer.Typer) -> None:
         # Signals see all history before --start (warm trailing windows); trading is limited
         # to --start..--end (backtest.evaluator). Nothing after --end is loaded.
         panel, _, _ = load_traded_panel(first, last)
-        searched = tuning.resolve_include(strategy, names, search_assumptions)
-        fee_flag = "--include" if "include_fees" in (searched or ()) else "--param"
+        fee_flag = "--include" if "include_fees" in searched else "--param"
         refuse_fees_without_data(panel, wants_fees(fixed, searched), fee_flag)
         goal = (
             f"up to {total:,} trials in all" if total is not None else f"{n_trials or 100:,} trials"

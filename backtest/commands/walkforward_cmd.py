@@ -233,9 +233,8 @@ def register(app: typer.Typer) -> None:
 
         # The windows are planned, as the run plans them, on the days the entry rule is known.
         try:
-            days, left_out = wf.signal_clipped_days(
-                Evaluator(panel), strategy, fixed, names, first, last
-            )
+            evaluator = Evaluator(panel)
+            days, left_out = wf.signal_clipped_days(evaluator, strategy, fixed, names, first, last)
         except wf.WalkForwardError as exc:
             raise fail(f"--start/--end: {exc}") from None
         if left_out["days_after"] or left_out["days_before"]:
@@ -342,6 +341,7 @@ def register(app: typer.Typer) -> None:
                     min_train_days=min_train_days,
                     search_assumptions=search_assumptions,
                     allow_degenerate=allow_degenerate,
+                    evaluator=evaluator,
                 )
         except (tuning.TuningError, wf.WalkForwardError) as exc:
             raise fail(str(exc)) from None
