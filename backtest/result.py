@@ -90,8 +90,8 @@ class BacktestResult:
 
     def notes(self) -> list[str]:
         """What the numbers mean, in sentences: exits by cause, where the entry rule is known,
-        and any run that tests nothing (`backtest.degenerate`). The terminal and the report
-        print them under the metrics."""
+        where the cost is known (`cost_note`), and any run that tests nothing
+        (`backtest.degenerate`). The terminal and the report print them under the metrics."""
         from backtest.degenerate import LABELS
 
         lines = []
@@ -126,6 +126,9 @@ class BacktestResult:
                         "was possible), yet count in the metrics"
                     )
                 lines.append(line)
+        cost = self.cost_note()
+        if cost is not None:
+            lines.append(cost)
         for name, flag in self.flags.items():
             if flag is not None:
                 c = self.metrics[name]
@@ -139,3 +142,41 @@ class BacktestResult:
                     "its signal"
                 )
         return lines
+
+    def cost_note(self) -> str | None:
+        """Where the strategy's cost (`cost`) is known, when it is unknown on the last traded
+        days (the cost's inputs end before the prices do; e.g. the bundled chain data ends on
+        2026-02-12 and prices on 2026-08-13); None without a cost or when it is known to the end.
+
+        The cost is never carried forward, so on those days no entry or exit that needs it was
+        possible; the days still count in the metrics.
+        """
+        if self.cost is None or not len(self.price):
+            return None
+        days = self.price.index
+        known = self.cost.reindex(days).notna().to_numpy()
+        model = self.params.get("model")
+        name = f"cost ({model})" if model else "cost"
+        if not known.any():
+            return (
+                f"{name}: unknown on every one of the {len(days):,} traded days (its inputs do "
+                "not cover them, and cost is not carried forward): no entry or exit that needs "
+                "it was possible"
+            )
+        last = days[known][-1]
+        after = int((days > last).sum())
+        if not after:
+            return None
+        if model == "external":
+            why = "the latest analyst estimate is too old after that day (estimate_max_age_days)"
+        elif model is None:
+            why = "its inputs end there"
+        else:
+            why = (
+                "its chain inputs, hash rate, difficulty and subsidy, end there in the bundled data"
+            )
+        return (
+            f"{name}: known to {last.date()}; unknown on the last {after:,} traded day(s): "
+            f"{why}, and cost is not carried forward, so no entry or exit that needs it (a "
+            "below-cost entry, a cost exit) was possible on them"
+        )

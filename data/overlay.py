@@ -12,6 +12,11 @@ rows; its overlays alone build its frame, in order, a later overlay winning on t
 (so Coin Metrics' native-BTC fees win over blockchain.com's USD fees converted at the day's
 close), whatever the mode. Without a cached series the source is absent and so are its columns.
 
+The chain source (hash rate, difficulty and what follows from them) only ever grows: its
+overlays continue the chain frame after its last day (`data.block_height.continue_chain`), in
+either mode, because block height, subsidy and supply accumulate from the bundled history. Coin
+Metrics comes first, then blockchain.com, each adding the days after the chain so far ends.
+
 Publication lags are those of the panel source, so the point-in-time contract is unchanged.
 `apply_overlays` returns the frames and a provenance record per source (which file, hash and
 span came from the bundle and which from the cache), kept in ``panel.attrs["provenance"]``.
@@ -23,8 +28,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
+from data.block_height import continue_chain
 from data.cache import Cache, SeriesKey
 
 Mode = Literal["extend", "replace"]
@@ -88,6 +95,39 @@ def _days(values) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(values, name="date").as_unit("ns")
 
 
+def coinmetrics_chain(frame: pd.DataFrame, chain: pd.DataFrame) -> pd.DataFrame:
+    """Coin Metrics asset metrics -> chain rows after ``chain``'s last day (`continue_chain`).
+
+    Hash rate: ``hashrate_ths`` (HashRate, TH/s, the day's mean: the method of the bundled
+    chain). Difficulty: ``difficulty`` (DiffMean, the mean difficulty of the day's blocks); where
+    it is not cached, it follows from HashRate and ``blocks`` (BlkCnt), because Coin Metrics
+    computes HashRate as n * D * 2^32 / 86400 from the day's n blocks:
+    D = H * 1e12 * 86400 / (n * 2^32) (n > 0). Blocks, height, subsidy, issuance and supply are
+    derived as for the bundle; a day without a hash rate or a difficulty stays blank. Empty
+    without a hash rate column.
+    """
+    h = frame["hashrate_ths"] if "hashrate_ths" in frame.columns else pd.Series(np.nan, frame.index)
+    d = frame["difficulty"] if "difficulty" in frame.columns else pd.Series(np.nan, frame.index)
+    if "blocks" in frame.columns:
+        n = frame["blocks"].where(frame["blocks"] > 0)
+        d = d.fillna(h * 1e12 * 86400.0 / (n * 2.0**32))
+    return continue_chain(h, d, chain)
+
+
+def blockchain_com_chain(
+    hash_rate: pd.DataFrame, difficulty: pd.DataFrame, chain: pd.DataFrame
+) -> pd.DataFrame:
+    """blockchain.com ``hash-rate`` and ``difficulty`` charts -> chain rows after ``chain``'s
+    last day (`continue_chain`).
+
+    ``hashrate_ths`` is blockchain.com's estimate 2^32 * D / T from the day's blocks, in TH/s
+    (the downloader checks the response's unit, "Hash Rate TH/s"), the bundle's unit; the block
+    count H * 1e12 * 86400 / (D * 2^32) is rounded to whole blocks. A day missing from either
+    chart stays blank.
+    """
+    return continue_chain(hash_rate["hashrate_ths"], difficulty["difficulty"], chain)
+
+
 @dataclass(frozen=True)
 class Overlay:
     """A cached series that can stand for a panel source.
@@ -95,10 +135,14 @@ class Overlay:
     Attributes:
         source: the panel source (`data.panel.PanelSource.name`) it supplies.
         key: the cached series.
-        convert: cached frame (and the frames named in ``uses``) -> the source's columns.
+        convert: cached frame (then those of ``also``, then the frames named in ``uses``) ->
+            the source's columns.
         uses: panel sources whose frames (bundled or already overlaid) the conversion needs,
-            passed after the cached frame in this order (e.g. the spot close to value fees).
+            passed after the cached frames in this order (e.g. the spot close to value fees;
+            the chain so far, for the chain source itself).
         cache_only: the source has no bundled file; this series alone builds it.
+        also: further cached series the conversion needs (e.g. the difficulty chart beside the
+            hash-rate chart); the overlay applies only when every one is cached.
     """
 
     source: str
@@ -106,6 +150,7 @@ class Overlay:
     convert: Callable[..., pd.DataFrame]
     uses: tuple[str, ...] = ()
     cache_only: bool = False
+    also: tuple[SeriesKey, ...] = ()
 
 
 OVERLAYS: tuple[Overlay, ...] = (
@@ -125,6 +170,20 @@ OVERLAYS: tuple[Overlay, ...] = (
         SeriesKey("coinmetrics", "asset_metrics", "btc", "1d"),
         _coinmetrics_fees_btc,
         cache_only=True,
+    ),
+    # Chain: Coin Metrics first, then blockchain.com for the days after it; both only extend.
+    Overlay(
+        "chain",
+        SeriesKey("coinmetrics", "asset_metrics", "btc", "1d"),
+        coinmetrics_chain,
+        uses=("chain",),
+    ),
+    Overlay(
+        "chain",
+        SeriesKey("blockchain_com", "chart", "hash-rate", "1d"),
+        blockchain_com_chain,
+        uses=("chain",),
+        also=(SeriesKey("blockchain_com", "chart", "difficulty", "1d"),),
     ),
 )
 
@@ -150,19 +209,28 @@ def combine(bundled: pd.DataFrame, cached: pd.DataFrame, mode: Mode) -> pd.DataF
     return out
 
 
-def _merge(bundled: pd.DataFrame, cached: pd.DataFrame, mode: Mode) -> tuple[pd.DataFrame, dict]:
-    """`combine` plus the provenance counts: rows kept from the bundle and rows from the cache."""
+def _merge(
+    bundled: pd.DataFrame,
+    cached: pd.DataFrame,
+    mode: Mode,
+    cache_days: pd.Index | None = None,
+) -> tuple[pd.DataFrame, dict, pd.Index]:
+    """`combine` plus the provenance counts (rows kept from the bundle, rows from the cache) and
+    the days from the cache; ``cache_days``: days of ``bundled`` that an earlier cached file of
+    the same source supplied (they still count as cached)."""
     combined = combine(bundled, cached, mode)
     from_cache = combined.index.isin(cached.index) & (
         ~combined.index.isin(bundled.index) if mode == "extend" else True
     )
+    if cache_days is not None:
+        from_cache |= combined.index.isin(cache_days)
     counts = {
         "mode": mode,
         "bundled_rows": int((~from_cache).sum()),
         "cache_rows": int(from_cache.sum()),
         "cache_span": _span(combined.loc[from_cache]),
     }
-    return combined, counts
+    return combined, counts, combined.index[from_cache]
 
 
 def apply_overlays(
@@ -180,23 +248,30 @@ def apply_overlays(
     out = dict(frames)
     entries = cache.manifest()["files"]
     provenance: dict[str, dict] = {}
+    cache_days: dict[str, pd.Index] = {}
     for ov in overlays:
-        entry = entries.get(ov.key.filename)
-        if entry is None or (ov.source not in out and not ov.cache_only):
+        keys = (ov.key, *ov.also)
+        used = [entries.get(k.filename) for k in keys]
+        if any(e is None for e in used) or (ov.source not in out and not ov.cache_only):
             continue
         if any(u not in out for u in ov.uses):
             continue
-        cached_raw = cache.read(ov.key)
-        if cached_raw is None or cached_raw.empty:
+        raws = [cache.read(k) for k in keys]
+        if any(raw is None or raw.empty for raw in raws):
             continue
-        cached = ov.convert(cached_raw, *(out[u] for u in ov.uses))
+        cached = ov.convert(*raws, *(out[u] for u in ov.uses))
         if cached.empty:
             continue
-        record = {
-            "cache_file": entry["file"],
-            "cache_sha256": entry.get("sha256"),
-            "cache_fetched_at": entry.get("fetched_at"),
-        }
+        record = None
+        for e in used:
+            record = _joined(
+                record,
+                {
+                    "cache_file": e["file"],
+                    "cache_sha256": e.get("sha256"),
+                    "cache_fetched_at": e.get("fetched_at"),
+                },
+            )
         if ov.cache_only:
             earlier = out.get(ov.source)
             combined = cached if earlier is None else combine(earlier, cached, "replace")
@@ -209,12 +284,21 @@ def apply_overlays(
                 "cache_span": _span(combined),
             }
         else:
-            combined, counts = _merge(out[ov.source], cached, mode)
+            combined, counts, days = _merge(out[ov.source], cached, mode, cache_days.get(ov.source))
+            cache_days[ov.source] = days
+            record = _joined(_files(provenance.get(ov.source)), record)
         provenance[ov.source] = {**counts, **record}
         out[ov.source] = combined
     if "etf_flows" in out:
         _overlay_etf(out, cache, mode, etf_snapshot, provenance)
     return out, provenance
+
+
+def _files(provenance: dict | None) -> dict | None:
+    """The cached-file fields of a provenance record (None without one)."""
+    if provenance is None:
+        return None
+    return {k: provenance.get(k) for k in ("cache_file", "cache_sha256", "cache_fetched_at")}
 
 
 def _joined(earlier: dict | None, record: dict) -> dict:
@@ -238,7 +322,7 @@ def _overlay_etf(out: dict, cache: Cache, mode: Mode, etf_snapshot, provenance: 
     except DataError:
         return  # no snapshot taken that early
     cached = farside.etf_frame_for_panel(cache, snap.taken_at)
-    combined, counts = _merge(out["etf_flows"], cached, mode)
+    combined, counts, _ = _merge(out["etf_flows"], cached, mode)
     provenance["etf_flows"] = {
         **counts,
         "cache_file": snap.key.filename,

@@ -57,6 +57,10 @@ FEES_BIAS_NOTE = (
 )
 #: Models whose value depends on power price, efficiency and PUE (and so have a cost band).
 ASSUMPTION_MODELS = ("electricity", "hayes", "all_in")
+#: Models computed from the chain inputs (hash rate, difficulty, subsidy, supply): unknown on
+#: every day those are (after the bundled chain's last day, 2026-02-12, unless the download
+#: cache extends it: `data.overlay`); never carried forward.
+CHAIN_MODELS = ("electricity", "hayes", "all_in", "difficulty_regression")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ The external model's estimate is shown dated and aged (source, publication day, 
 not as a number once older than ``estimate_max_age_days``. Without ``--param include_fees=true``
 the output states the fee bias (`signals.production_cost.FEES_BIAS_NOTE`); with it, fee data must
 be in the download cache (``--cache-dir``), else one line naming the parameter and exit 2.
+
+The panel is the bundle extended by the download cache (`data.overlay`, ``extend``): chain data
+fetched with ``costbt data chain`` carries the chain models past the bundled chain's last day
+(2026-02-12). On a day after the chain inputs end, or one they miss, the chain models' cost is
+unknown, never carried forward, and one line says so (`chain_line`) and how to fetch newer data.
 """
 
 from __future__ import annotations
@@ -40,6 +45,53 @@ def external_line(estimates, day, max_age_days: int, pc) -> str:
         f"external: {info['latest_usd_per_btc']:,.0f} USD/BTC, {head}: an analyst's estimate "
         f"published {info['published'].date()}, not a reading of {day.date()}; used for up to "
         f"{max_age_days} days after publication (--param estimate_max_age_days)"
+    )
+
+
+#: How to bring the chain inputs up to date (printed when they end before the day asked for).
+FETCH_CHAIN = (
+    "'costbt data chain --provider blockchain_com' (or '--provider coinmetrics --metric "
+    "HashRate,BlkCnt') downloads newer chain data into the download cache when online, and "
+    "'costbt cost' then uses it"
+)
+
+
+def chain_line(panel, day, models: tuple[str, ...], pc) -> str | None:
+    """Why the chain models have no cost on ``day``, or None when their inputs cover it.
+
+    The chain inputs end on the last day with both ``hashrate_ths`` and ``difficulty`` known
+    (the bundled chain's last day, 2026-02-12, unless the download cache extends it); a day
+    after that, or a day they miss, has no chain-model cost: nothing is carried forward.
+    """
+    import pandas as pd
+
+    chain = [m for m in models if m in pc.CHAIN_MODELS]
+    known = panel[["hashrate_ths", "difficulty"]].notna().all(axis=1)
+    if not chain or bool(known.get(day, False)):
+        return None
+    which = ", ".join(chain)
+    last = known[known].index.max() if known.any() else None
+    if last is None or day > last:
+        end = "have no day" if last is None else f"end on {pd.Timestamp(last).date()}"
+        return (
+            f"chain inputs (hash rate, difficulty, subsidy) {end}, so the cost on {day.date()} "
+            f"is unknown for {which} (not carried forward); {FETCH_CHAIN}"
+        )
+    return (
+        f"chain inputs (hash rate, difficulty) are missing on {day.date()}, so the cost that "
+        f"day is unknown for {which} (not filled from other days)"
+    )
+
+
+def chain_source_line(panel) -> str | None:
+    """Where the chain inputs came from when the download cache extends them (else None)."""
+    prov = panel.attrs.get("provenance", {}).get("cache", {}).get("chain")
+    if not prov or not prov.get("cache_rows"):
+        return None
+    first, last = prov["cache_span"]
+    return (
+        f"chain inputs: the download cache for {first} .. {last} ({prov['cache_file']}), "
+        "the bundled chain before"
     )
 
 
@@ -93,8 +145,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--cache-dir",
-                help="Download cache holding fee data for --param include_fees=true "
-                "(default: data/cache or $COSTBT_CACHE_DIR).",
+                help="Download cache: chain data past the bundled chain (costbt data chain) and "
+                "fee data for --param include_fees=true (default: data/cache or "
+                "$COSTBT_CACHE_DIR).",
             ),
         ] = None,
     ) -> None:
@@ -116,10 +169,10 @@ def register(app: typer.Typer) -> None:
         except ParamError as exc:
             raise fail(f"--param: {exc}") from None
         day = parse_day("--at", at)
+        panel = load_panel(bundle_dir, cache_dir=cache_dir, use_cache="extend")
         if assumptions.include_fees:
             from data.cache import Cache
 
-            panel = load_panel(bundle_dir, cache_dir=cache_dir, use_cache="extend")
             if "fees_btc" not in panel.columns or not panel["fees_btc"].notna().any():
                 raise fail(
                     f"--param include_fees: no fee data in the download cache "
@@ -127,8 +180,6 @@ def register(app: typer.Typer) -> None:
                     "coinmetrics --metric FeeTotNtv' or '--provider blockchain_com --chart "
                     "transaction-fees-usd')"
                 )
-        else:
-            panel = load_panel(bundle_dir)
         est = pc.load_estimates(estimates) if estimates is not None else pc.load_estimates()
         frame = pc.cost_models(panel, assumptions, tuple(m for m in models if m != "external"))
         if "external" in models:
@@ -173,13 +224,20 @@ def register(app: typer.Typer) -> None:
                 "-" if pd.isna(ratio) else f"{ratio - 1:+.1%}",
             )
         out.print(t)
+        for line in (chain_line(panel, day, models, pc), chain_source_line(panel)):
+            if line is not None:
+                out.print(line, highlight=False)
         hp = pc.hashprice_frame(panel, assumptions).loc[day]
         reward = "subsidy + fees" if assumptions.include_fees else "subsidy only"
+
+        def num(value: float, digits: int) -> str:
+            return "unknown" if pd.isna(value) else f"{value:.{digits}f}"
+
         out.print(
             f"assumptions: power {assumptions.power_price:.3f} USD/kWh, fleet efficiency {eff:.1f} J/TH "
             f"({eff_source}; x{assumptions.efficiency_scale:g}, fleet lag {assumptions.fleet_lag_days} d), PUE {assumptions.pue:g}; "
-            f"hashprice {hp['hashprice_usd_per_th_day']:.4f} vs hashcost {hp['hashcost_usd_per_th_day']:.4f} USD/TH/day "
-            f"(breakeven power {hp['breakeven_power_usd_kwh']:.3f} USD/kWh, {reward})",
+            f"hashprice {num(hp['hashprice_usd_per_th_day'], 4)} vs hashcost {num(hp['hashcost_usd_per_th_day'], 4)} USD/TH/day "
+            f"(breakeven power {num(hp['breakeven_power_usd_kwh'], 3)} USD/kWh, {reward})",
             highlight=False,
         )
         if "external" in models:

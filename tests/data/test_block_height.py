@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from data.block_height import (
     blocks_from_hashrate,
+    continue_chain,
     cumulative_subsidy_btc,
     reconstruct_height,
     subsidy_btc,
@@ -140,3 +141,61 @@ def test_reconstruction_of_the_real_chain_needs_only_small_corrections_since_201
     assert len(recent) > 100
     assert recent["correction_blocks"].abs().max() <= 5
     assert (rec.height == chain["block_height"]).all()
+
+
+# ----------------------------------------------------------------------------- continue_chain
+
+D_2026 = 1.25e14  # dimensionless; about the bundle's last difficulty
+
+
+def _previous(height: int) -> pd.DataFrame:
+    """A one-row chain frame ending on 2026-02-12 at ``height``."""
+    return pd.DataFrame(
+        {"block_height": [height], "supply_btc": [cumulative_subsidy_btc(height)]},
+        index=pd.DatetimeIndex(["2026-02-12"], name="date"),
+    )
+
+
+def _inputs(blocks: list[float], start: str = "2026-02-13") -> tuple[pd.Series, pd.Series]:
+    """Hashrate (TH/s) and difficulty giving ``blocks`` a day (NaN: a missing day)."""
+    idx = pd.date_range(start, periods=len(blocks), freq="D")
+    d = pd.Series(D_2026, index=idx)
+    h = pd.Series(blocks, index=idx) * d * 2**32 / 86400 / 1e12
+    return h, d
+
+
+def test_a_continued_chain_adds_each_days_blocks_to_the_last_height():
+    h, d = _inputs([144.0, 150.0])
+    out = continue_chain(h, d, _previous(936_301))
+    assert out["blocks_per_day"].tolist() == [144, 150]
+    assert out["block_height"].tolist() == [936_445, 936_595]
+    assert out["block_subsidy_btc"].tolist() == [3.125, 3.125]
+    assert out["issuance_btc"].tolist() == [450.0, 468.75]
+    assert out["supply_btc"].iloc[-1] == cumulative_subsidy_btc(936_595)
+
+
+def test_a_continued_chain_issues_each_blocks_own_subsidy_across_a_halving():
+    h, d = _inputs([200.0])  # blocks 1,049,901 .. 1,050,100
+    out = continue_chain(h, d, _previous(1_049_900)).iloc[0]
+    assert out["block_subsidy_btc"] == 1.5625  # the last block's, after the halving
+    assert out["issuance_btc"] == 99 * 3.125 + 101 * 1.5625
+
+
+def test_a_day_missing_from_a_continued_chain_is_blank_and_counts_144_blocks_after_it():
+    h, d = _inputs([144.0, np.nan, 150.0])
+    out = continue_chain(h, d, _previous(936_301))
+    missing = out.iloc[1]
+    assert missing.drop("blocks_imputed").isna().all() and missing["blocks_imputed"] == 1
+    assert out["block_height"].iloc[2] == 936_301 + 144 + 144 + 150
+
+
+def test_a_continued_chain_ends_on_the_last_day_with_hashrate_and_difficulty():
+    h, d = _inputs([144.0, 144.0, np.nan])
+    out = continue_chain(h, d.where(d.index < "2026-02-14"), _previous(936_301))
+    assert out.index.max() == pd.Timestamp("2026-02-13")
+
+
+def test_days_up_to_the_previous_chains_end_are_not_continued():
+    h, d = _inputs([144.0, 144.0], start="2026-02-11")
+    out = continue_chain(h, d, _previous(936_301))
+    assert out.empty and list(out.columns)[:2] == ["hashrate_ths", "difficulty"]

@@ -210,6 +210,14 @@ def test_below_cost_enters_only_where_price_to_cost_is_below_the_ratio(panel):
     )
 
 
+@pytest.mark.parametrize("model", pc.CHAIN_MODELS)
+def test_chain_model_costs_end_with_the_bundled_chain_and_are_not_carried_forward(panel, model):
+    cost = pc.cost_models(panel, models=(model,))[model]
+    assert cost.loc["2026-02-06":"2026-02-12"].notna().all()  # known to the chain's last day
+    after = cost.loc["2026-02-13":"2026-08-13"]
+    assert len(after) == 182 and after.isna().all()  # prices run on; the cost is unknown
+
+
 def test_below_cost_is_unknown_where_the_model_has_no_data(panel):
     out = pc.below_cost(panel)
     assert out.entry.loc[:"2015-01-25"].isna().all()  # no price yet
@@ -325,6 +333,43 @@ def test_costbt_cost_says_an_expired_estimate_is_not_current():
         "external: no current estimate (latest: Checkonchain 2026-02-05, 116 days old > 90)" in text
     )
     assert "87,000" not in result.output
+
+
+def _cost_text(*args: str) -> tuple[int, str]:
+    from backtest.cli import app
+
+    result = CliRunner().invoke(app, ["cost", "--draws", "0", *args])
+    return result.exit_code, " ".join(result.output.split())  # lines wrap at the width
+
+
+def test_costbt_cost_after_the_chain_ends_says_the_cost_is_unknown_and_how_to_extend_it(tmp_path):
+    code, text = _cost_text("--at", "2026-03-01", "--cache-dir", str(tmp_path))
+    assert code == 0
+    assert (
+        "chain inputs (hash rate, difficulty, subsidy) end on 2026-02-12, so the cost on "
+        "2026-03-01 is unknown for electricity, hayes, all_in, difficulty_regression "
+        "(not carried forward)" in text
+    )
+    assert "costbt data chain --provider blockchain_com" in text and "coinmetrics" in text
+
+
+def test_costbt_cost_within_the_chain_says_nothing_about_its_end(tmp_path):
+    code, text = _cost_text("--at", "2026-02-12", "--cache-dir", str(tmp_path))
+    assert code == 0 and "chain inputs" not in text
+
+
+def test_costbt_cost_uses_chain_data_from_the_download_cache(tmp_path):
+    from tests.data.cached_chain import chain_days, write_coinmetrics
+
+    write_coinmetrics(tmp_path, chain_days("2026-02-13", "2026-03-31"))
+    code, text = _cost_text(
+        "--at", "2026-03-01", "--model", "electricity", "--cache-dir", str(tmp_path)
+    )
+    assert code == 0
+    row = text.split("│ electricity │")[1].split("│")[0].strip()
+    assert row != "-" and float(row.replace(",", "")) > 10_000  # a cost in USD/BTC
+    assert "end on 2026-02-12" not in text
+    assert "chain inputs: the download cache for 2026-02-13 .. 2026-03-31" in text
 
 
 @pytest.mark.parametrize(
