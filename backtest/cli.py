@@ -363,9 +363,12 @@ def _register_provider_commands() -> None:
 
 _register_provider_commands()
 
+from backtest.commands import attribution_cmd as _attribution_command  # noqa: E402
 from backtest.commands import backtest_cmd as _backtest_command  # noqa: E402
+from backtest.commands import claims_cmd as _claims_command  # noqa: E402
 from backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
 from backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
+from backtest.commands import fidelity_cmd as _fidelity_command  # noqa: E402
 from backtest.commands import ledger_cmd as _ledger_command  # noqa: E402
 from backtest.commands import signals_status as _signals_command  # noqa: E402
 from backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
@@ -377,6 +380,9 @@ _signals_command.register(app)
 _backtest_command.register(app)
 _sweep_command.register(app)
 _episodes_command.register(app)
+_fidelity_command.register(app)
+_attribution_command.register(app)
+_claims_command.register(app)
 _tune_command.register(app)
 _walkforward_command.register(app)
 _ledger_command.register(app)

@@ -30,6 +30,8 @@ once, whatever kills the process or however often a run is resumed:
   writes survive it), folded into the entry when the run ends or, if its process died, at the
   next read. A finished run also records its stitched out-of-sample Sharpe ratio and days
   (`walkforward_runs`).
+* ``attribution``: one finished entry per run (`record`): its variants (`backtest.attribution`),
+  all evaluated before it is written.
 
 While a run is active its entry is ``running`` with its owner (host, pid, process start time:
 `backtest.tuning_storage.this_process`). Every read (`trials`, `summary`, `costbt ledger`)
@@ -63,7 +65,7 @@ ENV_HOME = "COSTBT_HOME"
 LEDGER = "ledger.json"
 FORMAT = "costbt-ledger/2"
 #: Kinds of entries that count configurations (a ``reset`` entry counts none).
-KINDS = ("sweep", "tune", "walkforward")
+KINDS = ("sweep", "tune", "walkforward", "attribution")
 RESET = "reset"
 #: The study user attribute holding the study's ledger identity.
 STUDY_ATTR = "ledger_id"

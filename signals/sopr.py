@@ -28,8 +28,10 @@ profit if spent today". Limits: it uses no UTXO or on-chain data at all; exchang
 venue (Coinbase to 2017-08-16, Binance after; the venue switch shifts the volume weights, and
 Binance's early volume is far smaller) is not the coins actually spent; it is closer to a
 short-term-holder MVRV than to SOPR and swings far wider than SOPR (roughly 0.5 to 2 against
-SOPR's 0.9 to 1.1), so levels tuned on SOPR do not transfer; its accuracy against real SOPR is
-not published anywhere. Use it to exercise the pipeline, not as evidence about SOPR.
+SOPR's 0.9 to 1.1), so levels tuned on SOPR do not transfer; no vendor publishes its accuracy,
+and against the bundled real STH-SOPR the rules on it miss most real entries (measured by
+`signals.sopr_fidelity`, ``costbt fidelity``; docs/signals.md). Use it to exercise the pipeline,
+not as evidence about SOPR.
 
 **Rules** (defaults from models.md section 3; on the trailing mean s of ``smooth_days`` days):
 

@@ -60,6 +60,7 @@ def bundled_panel():
 
 WORKER_GROUPS = {
     "vectorbt": (
+        "tests/backtest/test_attribution.py",
         "tests/backtest/test_benchmarks.py",
         "tests/backtest/test_cli_backtest.py",
         "tests/backtest/test_degenerate.py",
