@@ -84,6 +84,11 @@ def register(app: typer.Typer) -> None:
         )
         for col in ("signal", "entry", "exit", "indicator"):
             t.add_column(col, no_wrap=col == "indicator")
+        import pandas as pd
+
+        from data.panel import column_catalogue
+
+        lags = column_catalogue().set_index("column")["lag_days"].to_dict()
         for o in evaluate(panel, cache_dir):
             ind = o.indicator if hasattr(o.indicator, "columns") else o.indicator.to_frame()
             preferred = [c for c in ("price_to_cost", "basis", "capitulation") if c in ind.columns]
@@ -94,6 +99,9 @@ def register(app: typer.Typer) -> None:
                 if isinstance(val, int | float) and val == val
                 else f"{first} = {val}"
             )
+            if lags.get(first, 0) > 0:  # a published series: say which day the value is about
+                about = day - pd.Timedelta(days=int(lags[first]))
+                shown += f" (value of {about.date()}, lag {int(lags[first])} d)"
             name = o.name + ("  (PROXY: price-only, not SOPR)" if ind.attrs.get("proxy") else "")
             t.add_row(
                 escape(name), _state(o.entry.loc[day]), _state(o.exit.loc[day]), escape(shown)

@@ -44,3 +44,11 @@ def test_a_users_cached_sopr_replaces_the_bundled_series_and_the_proxy_stays_lab
 def test_a_day_outside_the_data_is_bad_input():
     result = runner.invoke(app, ["signals", "--at", "2031-01-01"])
     assert result.exit_code == 2 and "--at" in result.stderr
+
+
+def test_a_lagged_series_says_which_day_its_value_is_about(tmp_path):
+    # Checkonchain's STH-SOPR of 2025-11-22 (0.9436) is known the next day, in row 2025-11-23.
+    result = runner.invoke(app, ["signals", "--at", "2025-11-23", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "sth_sopr = 0.9436 (value of 2025-11-22, lag 1 d)" in result.output
+    assert "basis = 0.04" in result.output  # the 3-month basis near 4 % a year (7-day mean)
