@@ -33,8 +33,9 @@ NUMERIC = {"k", "return", "CAGR", "Sharpe", "max DD", "exposure", "trades"}
 NUMERIC |= {"entry share", "coverage"}
 
 
-def attribution_section(a) -> str:
-    """The variants table and the per-member sentences (HTML, escaped)."""
+def attribution_section(a, css_class: str = "top-trials") -> str:
+    """The variants table and the per-member sentences (HTML, escaped); also a section of the
+    confluence backtest report (`reports.html.render_report`)."""
     shown = a.display()
     shown.insert(0, "members", a.table["members"])
     headers = ["variant", *shown.columns]
@@ -52,7 +53,7 @@ def attribution_section(a) -> str:
         "<em>coverage</em>: days it was known, of the traded days; a member without data is "
         f"counted as the strategy's <code>unknown</code> policy says "
         f"(<code>{esc(a.params.unknown)}</code>).</p>"
-        + tables.html_table(headers, rows, css_class="top-trials")
+        + tables.html_table(headers, rows, css_class=css_class)
         + f"<ul>{lines}</ul>"
         + f'<p class="note">{a.configurations} configurations evaluated, in sample, not '
         "deflated: a member that seems to add here is a lead for walk-forward, not a result.</p>"

@@ -51,6 +51,7 @@ SECTIONS = (
 HEADINGS = dict(SECTIONS)
 # Only for a strategy with a cost signal (`backtest.episodes.run_episode_study`), after the trades.
 EPISODES_SECTION = ("episodes", "Episodes of the entry signal")
+ATTRIBUTION_SECTION = ("attribution", "What each member adds")
 
 CSS = """
 body{margin:0;background:#fff;color:#1b1b1b;font:14px/1.5 -apple-system,"Segoe UI",Roboto,
@@ -298,11 +299,15 @@ def write_page(document: str, path: str | Path) -> Path:
     return path
 
 
-def render_report(result: BacktestResult, episodes: EpisodeStudy | None = None) -> str:
+def render_report(
+    result: BacktestResult, episodes: EpisodeStudy | None = None, attribution=None
+) -> str:
     """The whole report as one HTML document (see the module docstring).
 
     ``episodes`` (`backtest.episodes.run_episode_study`) adds the section "Episodes of the entry
     signal" after the trades; None (a strategy without a cost signal) leaves it out.
+    ``attribution`` (`backtest.attribution.run_attribution`, for confluence) adds "What each
+    member adds" after them: every member removed and alone, on the same span.
 
     Raises:
         ReportError: the page would reference something outside itself.
@@ -322,6 +327,11 @@ def render_report(result: BacktestResult, episodes: EpisodeStudy | None = None) 
         sections.append((sid, heading, bodies[sid]))
         if sid == "trades" and episodes is not None:
             sections.append((*EPISODES_SECTION, _episodes_section(episodes)))
+        if sid == "trades" and attribution is not None:
+            from reports.attribution_html import attribution_section
+
+            body = attribution_section(attribution, css_class="episodes")
+            sections.append((*ATTRIBUTION_SECTION, body))
     subtitle = (
         f"Strategy <code>{esc(r.strategy)}</code> &middot; {esc(_period(r.returns))}\n"
         f"&middot; annualised over {PERIODS_PER_YEAR} days"
@@ -330,11 +340,15 @@ def render_report(result: BacktestResult, episodes: EpisodeStudy | None = None) 
 
 
 def write_report(
-    result: BacktestResult, path: str | Path, episodes: EpisodeStudy | None = None
+    result: BacktestResult,
+    path: str | Path,
+    episodes: EpisodeStudy | None = None,
+    attribution=None,
 ) -> Path:
     """Render ``result`` and write it to ``path`` atomically (temp file, then rename).
 
     Parent folders are created. Returns the path written.
     """
-    document = render_report(result) if episodes is None else render_report(result, episodes)
+    extras = {k: v for k, v in (("episodes", episodes), ("attribution", attribution)) if v is not None}
+    document = render_report(result, **extras)
     return write_page(document, path)

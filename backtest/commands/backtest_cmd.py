@@ -148,5 +148,19 @@ def register(app: typer.Typer) -> None:
             # run's parameters, signals warm on the history, episodes from --start (None for the
             # other strategies).
             episodes = run_episode_study(panel, run.strategy, run.params, start=first)
-            path = write_report(result, report, episodes)
+            attribution = None
+            if run.strategy == "confluence":
+                # What each member adds, on the same span (nine more configurations: counted).
+                from backtest import ledger
+                from backtest.attribution import run_attribution
+
+                attribution = run_attribution(panel, run.params, run.engine, start=first)
+                ledger.record(
+                    run.strategy,
+                    "attribution",
+                    attribution.configurations,
+                    ledger.data_ref(panel),
+                    {"members": list(run.params.members), "from": "backtest --report"},
+                )
+            path = write_report(result, report, episodes, attribution)
             out.print(f"report written to {path.resolve()}", highlight=False)
