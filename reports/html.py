@@ -349,6 +349,8 @@ def write_report(
 
     Parent folders are created. Returns the path written.
     """
-    extras = {k: v for k, v in (("episodes", episodes), ("attribution", attribution)) if v is not None}
+    extras = {
+        k: v for k, v in (("episodes", episodes), ("attribution", attribution)) if v is not None
+    }
     document = render_report(result, **extras)
     return write_page(document, path)
