@@ -179,17 +179,19 @@ class Attribution:
         """One sentence per member: what removing it changes."""
         lines = []
         for m, r in self.adds.iterrows():
-            d = float(r["sharpe_added"])
-            if math.isnan(d):
-                lines.append(f"{m}: no Sharpe to compare")
+            other = f"without {m}"
+            if other in self.equity and self.equity["all"].equals(self.equity[other]):
+                lines.append(f"{m} changes nothing: without it the equity is the same every day")
                 continue
-            word = "adds" if d > 0 else "costs" if d < 0 else "changes nothing:"
+            d = float(r["sharpe_added"])
             points = 100.0 * float(r["return_added"])
+            if math.isnan(d):
+                lines.append(f"{m}: {points:+,.1f} points of total return; no Sharpe to compare")
+                continue
+            word = "adds" if d > 0 else "costs" if d < 0 else "leaves Sharpe unchanged at"
             lines.append(
                 f"{m} {word} {abs(d):.2f} Sharpe and {points:+,.1f} points of total return "
                 f"(all members against all but {m})"
-                if d != 0
-                else f"{m} changes nothing: the variant without it trades the same"
             )
         return lines
 

@@ -1,4 +1,4 @@
-"""Replay an article's dated claims against the data as it stood on each claim's day.
+"""Replay an article's dated claims against the data cut at each claim's day.
 
 A claims file (TOML) holds a title, a source, the day the article was published and a list of
 claims. Each claim names what it is about, the day, the stated value (a number, or ``[low,
@@ -24,8 +24,8 @@ Kinds (``what``):
   the optional ``params`` table of cost assumptions). Every chain model is computed too and the
   closest is named; ``external`` (the bundled analyst estimates, which may be this very claim)
   is never a candidate. Without ``model`` the closest model is the one compared.
-* ``deficit``: ``1 - price / cost`` (a fraction; 0.2 = price 20 % below cost) with ``model``'s
-  cost and the day's close.
+* ``deficit``: ``price / cost - 1`` (a fraction, as ``costbt cost`` prints it: -0.2 = price 20 %
+  below cost) with ``model``'s cost and the day's close.
 * ``column``: a panel column (`data.panel.column_catalogue`) about ``date``, or a statistic over
   ``from``..``date`` (``stat``: value, mean, min, max, sum, or drawdown = 1 - value on ``date`` /
   the window's maximum). ``date`` is the day the value is about; the column's publication lag
@@ -36,8 +36,11 @@ Kinds (``what``):
 Algorithm, per claim:
 
 1. **As of.** The claim's ``as_of`` (default: the file's ``published``; without either, the day
-   the value was first known). The panel is rebuilt as it stood then
-   (`data.panel.load_panel(as_of=...)`), so nothing published later is used.
+   the value was first known). The panel is rebuilt with every source cut at that day
+   (`data.panel.load_panel(as_of=...)`), so no value published later is used. The values
+   themselves are the bundled vintage: each source is one snapshot taken later (the Farside
+   snapshot, the scraped basis and SOPR series), so a value a source revised after the claim's
+   day shows its revised figure, and a difference can be a revision (`VINTAGE_NOTE`).
 2. **Known yet?** A value about ``date`` with lag L is known on ``date + L``; after ``as_of`` it
    cannot be checked ("not yet published"). Outside the data, or missing on that day (a
    source that had not started, or chain inputs that end): cannot be checked, saying why.
@@ -61,6 +64,27 @@ KINDS: tuple[str, ...] = ("cost", "deficit", "column", "signal")
 STATS: tuple[str, ...] = ("value", "mean", "min", "max", "sum", "drawdown")
 REPRODUCED, DIFFERS, UNCHECKABLE = "reproduced", "differs", "cannot be checked"
 DEFAULT_TOLERANCE = 0.05
+#: A relative tolerance above 100 % of the stated value, or an absolute one above this, would
+#: let anything pass.
+MAX_TOLERANCE = 1.0
+MAX_TOLERANCE_ABS = 1e9
+#: Keys every claim may have, and the keys that only apply to some kinds.
+COMMON_KEYS = ("id", "text", "what", "date", "value", "tolerance", "tolerance_abs", "as_of")
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "cost": ("model", "params"),
+    "deficit": ("model", "params"),
+    "column": ("column", "stat", "from"),
+    "signal": ("name", "indicator"),
+}
+TEXT_KEYS = ("id", "text", "what", "model", "column", "stat", "name", "indicator")
+
+
+#: What "cut at the day" can and cannot mean with single-snapshot sources (printed under every table).
+VINTAGE_NOTE = (
+    "values are the bundled vintage, cut at each claim's day with publication lags applied: "
+    "nothing published later is used, but each source is one snapshot taken later, so a figure "
+    "revised since the claim's day (ETF flows are) shows its revision"
+)
 
 
 class ClaimsError(ValueError):
@@ -98,8 +122,12 @@ SIGNALS: tuple[str, ...] = (
 
 
 def _day(value: object, where: str) -> pd.Timestamp:
+    """A TOML date or date-time (a time zone is converted to UTC) or ``"YYYY-MM-DD"``: the UTC day."""
     if isinstance(value, dt.datetime | dt.date):
-        return pd.Timestamp(value).normalize()
+        ts = pd.Timestamp(value)
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        return ts.normalize()
     if isinstance(value, str):
         try:
             return pd.Timestamp(dt.date.fromisoformat(value.strip()))
@@ -175,21 +203,28 @@ def _claim(raw: object, i: int, known_columns: set[str]) -> Claim:
     if not isinstance(raw, dict):
         raise ClaimsError(f"{where}: not a table")
     ident = raw.get("id")
-    if not isinstance(ident, str) or not ident.strip():
+    if ident is None:
         raise ClaimsError(f"{where}: 'id' is missing (a short name for the claim)")
+    if not isinstance(ident, str) or not ident.strip():
+        raise ClaimsError(f"{where}: id {ident!r} is not a non-empty string")
     where = f"claim '{ident}'"
-    allowed = {
-        "id", "text", "what", "date", "value", "tolerance", "tolerance_abs", "model", "column",
-        "stat", "from", "name", "indicator", "as_of", "params",
-    }  # fmt: skip
-    extra = sorted(set(raw) - allowed)
-    if extra:
-        raise ClaimsError(
-            f"{where}: unknown key '{extra[0]}' (known: {', '.join(sorted(allowed))})"
-        )
+    for key in TEXT_KEYS:
+        if key in raw and not isinstance(raw[key], str):
+            raise ClaimsError(f"{where}: {key} {raw[key]!r} is not a string")
     what = raw.get("what")
     if what not in KINDS:
         raise ClaimsError(f"{where}: what={what!r} is not one of {', '.join(KINDS)}")
+    allowed = {*COMMON_KEYS, *KIND_KEYS[what]}
+    every = {*COMMON_KEYS, *(k for keys in KIND_KEYS.values() for k in keys)}
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        key = extra[0]
+        if key in every:
+            kinds = [k for k, keys in KIND_KEYS.items() if key in keys]
+            raise ClaimsError(
+                f"{where}: '{key}' does not apply to what=\"{what}\" (only to {', '.join(kinds)})"
+            )
+        raise ClaimsError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(every))})")
     if "date" not in raw:
         raise ClaimsError(f"{where}: 'date' is missing")
     date = _day(raw["date"], f"{where}: date")
@@ -208,9 +243,12 @@ def _claim(raw: object, i: int, known_columns: set[str]) -> Claim:
     tol_abs = raw.get("tolerance_abs")
     if tol is not None and tol_abs is not None:
         raise ClaimsError(f"{where}: give 'tolerance' (relative) or 'tolerance_abs', not both")
-    for key, t in (("tolerance", tol), ("tolerance_abs", tol_abs)):
-        if t is not None and _number(t, f"{where}: {key}") < 0:
-            raise ClaimsError(f"{where}: {key}: {t} is negative")
+    for key, t, top in (
+        ("tolerance", tol, MAX_TOLERANCE),
+        ("tolerance_abs", tol_abs, MAX_TOLERANCE_ABS),
+    ):
+        if t is not None and not 0 <= _number(t, f"{where}: {key}") <= top:
+            raise ClaimsError(f"{where}: {key}: {t} is outside 0 .. {top:g}")
     model = raw.get("model")
     if what == "deficit" and model is None:
         raise ClaimsError(f"{where}: a deficit claim needs 'model' (one of {', '.join(pc.MODELS)})")
@@ -224,9 +262,14 @@ def _claim(raw: object, i: int, known_columns: set[str]) -> Claim:
         from signals.params import ParamError, build
 
         try:
-            build(pc.CostAssumptions, dict(params))
+            assumptions = build(pc.CostAssumptions, dict(params))
         except ParamError as exc:
             raise ClaimsError(f"{where}: params: {exc}") from None
+        if assumptions.include_fees:
+            raise ClaimsError(
+                f"{where}: params: include_fees needs fee data, which the bundled dataset does "
+                "not have (claims are checked on the bundled data)"
+            )
     column = raw.get("column")
     stat = raw.get("stat", "value")
     start = None
@@ -416,7 +459,7 @@ def _cost_check(c: Claim, panel: pd.DataFrame) -> tuple[float | None, str]:
     if price is None or pd.isna(price) or c.model not in known.index:
         return None, f"no price or no {c.model} cost on {c.date.date()}"
     cost = float(known[c.model])
-    return float(1.0 - price / cost), f"close {_fmt(price)}, {c.model} cost {_fmt(cost)}"
+    return float(price / cost - 1.0), f"close {_fmt(price)}, {c.model} cost {_fmt(cost)}"
 
 
 def _signal_check(c: Claim, panel: pd.DataFrame) -> tuple[float | None, str]:
@@ -434,7 +477,7 @@ def _signal_check(c: Claim, panel: pd.DataFrame) -> tuple[float | None, str]:
 
 
 def check_claims(claims: ClaimsFile, bundle: str | Path | None = None) -> list[ClaimCheck]:
-    """Check every claim of ``claims`` against the bundled data as it stood on its day."""
+    """Check every claim of ``claims`` against the bundled data cut at its day (`VINTAGE_NOTE`)."""
     from data.panel import load_panel
 
     panels: dict[pd.Timestamp, pd.DataFrame] = {}
@@ -514,6 +557,7 @@ __all__ = [
     "SIGNALS",
     "STATS",
     "UNCHECKABLE",
+    "VINTAGE_NOTE",
     "Claim",
     "ClaimCheck",
     "ClaimsError",

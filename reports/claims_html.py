@@ -45,14 +45,14 @@ def claims_table(checks) -> str:
 
 def render_claims_report(claims, checks) -> str:
     """The whole page as one HTML document (see the module docstring)."""
-    from backtest.claims import summary
+    from backtest.claims import VINTAGE_NOTE, summary
     from backtest.engine import provenance
 
     record = provenance({"command": "claims", "file": str(claims.path)}, 0)
     published = "-" if claims.published is None else tables.format_time(claims.published)
     bodies = {
         "claims": f"<p>Source: {esc(claims.source)}. Published {esc(published)}; every claim is "
-        "checked on the bundled data as it stood on that day (publication lags applied). A "
+        f"checked on the bundled data cut at that day: {esc(VINTAGE_NOTE)}. A "
         "relative tolerance is a fraction of the stated value; <em>closest model</em> never "
         "counts the bundled analyst estimates, which may be the claim itself.</p>"
         + claims_table(checks),
@@ -60,7 +60,14 @@ def render_claims_report(claims, checks) -> str:
     }
     sections = [(sid, heading, bodies[sid]) for sid, heading in SECTIONS]
     lead = f'<p class="verdict"><strong>Claims:</strong> {esc(summary(checks))}</p>'
-    return page(claims.title, esc(claims.source), sections, css=STUDY_CSS + CLAIMS_CSS, lead=lead)
+    return page(
+        claims.title,
+        esc(claims.source),
+        sections,
+        css=STUDY_CSS + CLAIMS_CSS,
+        lead=lead,
+        charts=False,
+    )
 
 
 def write_claims_report(claims, checks, path: str | Path) -> Path:

@@ -32,6 +32,7 @@ import pandas as pd
 from backtest.episodes import EpisodeStudy, episode_display, unconditional_display
 from backtest.result import PERIODS_PER_YEAR, BacktestResult
 from reports import charts, provenance, tables
+from reports.charts import plotly_js
 from reports.normalise import normalise_result
 from reports.offline import CONTENT_SECURITY_POLICY, find_external_references
 from reports.tables import esc
@@ -239,8 +240,11 @@ def page(
     *,
     css: str = "",
     lead: str = "",
+    charts: bool = True,
 ) -> str:
     """A whole report page: ``sections`` are (id, heading, body HTML), in order, with a TOC.
+
+    ``charts=False`` leaves plotly.js out (about 4.5 MB) for a page without a chart.
 
     ``title`` is plain text (escaped here); ``subtitle`` and ``lead`` (shown under the table of
     contents, e.g. a verdict) are HTML the caller has escaped. Raises `ReportError` if the page
@@ -250,6 +254,12 @@ def page(
     body = "\n".join(
         f'<section id="{sid}">\n<h2>{esc(heading)}</h2>\n{html}\n</section>'
         for sid, heading, html in sections
+    )
+    scripts = (
+        "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+        f'<script type="text/javascript">{plotly_js()}</script>\n'
+        if charts
+        else ""
     )
     document = f"""<!DOCTYPE html>
 <html lang="en">
@@ -261,9 +271,7 @@ def page(
 <title>{esc(title)}</title>
 <link rel="icon" href="data:,">
 <style>{CSS}{css}</style>
-<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
-<script type="text/javascript">{charts.plotly_js()}</script>
-</head>
+{scripts}</head>
 <body>
 <main>
 <header>

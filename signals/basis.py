@@ -328,7 +328,7 @@ def _require(panel: pd.DataFrame, *columns: str) -> None:
 
 
 def source_basis(
-    panel: pd.DataFrame, source: str = "funding", futures: pd.DataFrame | None = None
+    panel: pd.DataFrame, source: str = "basis_3m", futures: pd.DataFrame | None = None
 ) -> pd.Series:
     """The unsmoothed basis series the rule reads, a fraction per year, indexed like the panel.
 

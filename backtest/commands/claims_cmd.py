@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--report", help="Write a self-contained HTML page here.")
         ] = None,
     ) -> None:
-        """Check an article's dated claims against the data as it stood on each day:
+        """Check an article's dated claims against the data cut at each claim's day:
         reproduced, differs, or cannot be checked (and why)."""
         from rich.markup import escape
         from rich.table import Table
@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
             t.add_row(*(escape(str(v)) for v in row))
         out.print(t)
         out.print(f"verdicts: {cl.summary(checks)}", highlight=False)
+        out.print(f"note: {cl.VINTAGE_NOTE}", highlight=False)
         if report is not None:
             from reports.claims_html import write_claims_report
 

@@ -10,6 +10,9 @@ from typing import Annotated
 
 import typer
 
+#: The longest match window: about ten years, longer than the overlap of the two series.
+MAX_MATCH_DAYS = 3650
+
 
 def parse_match_days(value: str) -> int:
     """``--match-days``: a whole number of days >= 0; exits 2 naming the flag otherwise."""
@@ -22,6 +25,10 @@ def parse_match_days(value: str) -> int:
         raise fail(f"--match-days: '{value}' is not a whole number of days") from None
     if days < 0:
         raise fail(f"--match-days: {days} is negative (a window of ±N days needs N >= 0)")
+    if days > MAX_MATCH_DAYS:
+        raise fail(
+            f"--match-days: {days} is above {MAX_MATCH_DAYS} (a window longer than the data)"
+        )
     return days
 
 

@@ -68,6 +68,10 @@ def prepare_report_folder(report: Path | None) -> None:
     a report that cannot be written should not cost a whole run."""
     if report is None:
         return
+    if report.is_dir():
+        raise fail(
+            f"--report: {report} is a folder; give a file name such as {report / 'report.html'}"
+        )
     try:
         report.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

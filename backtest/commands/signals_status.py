@@ -1,7 +1,10 @@
 """``costbt signals``: the state of every signal on one day (entry, exit, key indicator).
 
-SOPR comes from the cache (Glassnode or an imported vendor file, with its publication lag) when
-present; otherwise the price-only proxy is used and labelled ``sopr_proxy`` (a proxy, not SOPR).
+SOPR is the bundled real STH-SOPR (Checkonchain), or a user's cached vendor series (Glassnode or
+an imported file, with its publication lag) when there is one; the price-only proxy is shown
+beside it, labelled ``sopr_proxy`` (a proxy, not SOPR). A published series' value says which day
+it is about. The confluence row is the ``confluence`` strategy's entry vote (cost, the 3-month
+basis, ETF flows and STH-SOPR, k of n within a window, its default parameters).
 """
 
 from __future__ import annotations
@@ -46,14 +49,28 @@ def evaluate(panel, cache_dir: Path | None = None) -> list:
     # The bundled real STH-SOPR (a user's cached vendor series instead, when there is one); the
     # price proxy is shown too, labelled, but is never a confluence member.
     outputs.append(sopr.sopr_signal(panel, sopr=cached))
-    members = [o for o in outputs if o.name != "hash_ribbons"]
     outputs += [
         sopr.sopr_signal(panel, sopr.SoprParams(series="lth_sopr")),
         realised_price.below_sth_realised_price(panel),
         sopr.sopr_signal(panel, sopr.SoprParams(series="proxy")),
     ]
-    params = confluence.ConfluenceParams(mode="k_of_n", k=2, window_days=30, unknown="skip")
-    outputs.append(confluence.confluence(members, params))
+    # The confluence strategy's own vote (strategies.confluence): the electricity below-cost
+    # rule, the basis reset, the ETF reversal and the SOPR signal above.
+    from strategies.confluence import ConfluenceStrategyParams
+
+    p = ConfluenceStrategyParams()
+    members = [outputs[0], outputs[3], outputs[4], outputs[5]]
+    k = min(p.k, len(members))
+    outputs.append(
+        confluence.combine(
+            members,
+            mode=p.mode,
+            k=k,
+            window_days=p.window_days,
+            unknown=p.unknown,
+            name=f"confluence ({k} of cost, basis, etf, sopr in {p.window_days} d)",
+        )
+    )
     return outputs
 
 
@@ -99,6 +116,20 @@ def register(app: typer.Typer) -> None:
                 if isinstance(val, int | float) and val == val
                 else f"{first} = {val}"
             )
+            if first == "basis" and val == val:
+                from signals.basis import BasisResetParams
+
+                what = ind.attrs.get("source", "basis")
+                raw = ind["basis_raw"].loc[day] if "basis_raw" in ind.columns else float("nan")
+                shown = (
+                    f"basis = {val:.2%} a year ({what}, {BasisResetParams().smooth_days}-day "
+                    f"mean; that day {raw:.2%})"
+                )
+            if "n_fired" in ind.columns:
+                shown = (
+                    f"{int(ind['n_fired'].loc[day])} of {int(ind['n_known'].loc[day])} known "
+                    "members fired within the window"
+                )
             if lags.get(first, 0) > 0:  # a published series: say which day the value is about
                 about = day - pd.Timedelta(days=int(lags[first]))
                 shown += f" (value of {about.date()}, lag {int(lags[first])} d)"

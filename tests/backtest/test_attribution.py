@@ -160,3 +160,17 @@ def test_the_ledger_counts_the_variants_under_the_data_key(tmp_path, panel):
     entries = [e for e in ledger.entries() if e["kind"] == "attribution"]
     assert len(entries) == 1 and entries[0]["configurations"] == 9
     assert ledger.trials("confluence", key) == 9
+
+
+def test_a_report_path_that_is_a_folder_is_refused_before_any_work(tmp_path):
+    r = runner.invoke(app, ["attribution", "--report", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --report:"), r.output
+
+
+def test_a_member_whose_removal_changes_no_day_is_named_so(attribution):
+    lines = attribution.member_lines()
+    for m in attribution.params.members:
+        same = attribution.equity["all"].equals(attribution.equity[f"without {m}"])
+        assert any(ln.startswith(f"{m} changes nothing") for ln in lines) == same

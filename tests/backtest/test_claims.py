@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -106,6 +107,28 @@ def test_an_absolute_tolerance_is_in_the_values_unit(tmp_path):
     assert one(tmp_path, body + "value=3.9\ntolerance_abs=0.1\n").verdict == cl.DIFFERS
 
 
+def test_a_date_with_a_time_zone_is_its_utc_day(tmp_path):
+    c = one(
+        tmp_path,
+        '[[claims]]\nid="x"\nwhat="column"\ncolumn="close_usd"\n'
+        "date=2025-11-20T23:30:00-02:00\nvalue=85129.43\ntolerance=0.0001\n",
+        head="published=2025-11-26T10:00:00+02:00\n",
+    )
+    assert c.claim.date == pd.Timestamp("2025-11-21") and c.verdict == cl.REPRODUCED
+
+
+def test_a_deficit_is_price_over_cost_minus_one_as_costbt_cost_prints_it(february):
+    gap = february["gap"]
+    assert gap.project == pytest.approx(70580.26 / 87035.775289 - 1, rel=1e-6)
+    assert gap.project < 0
+
+
+def test_every_table_says_the_values_are_the_bundled_vintage():
+    r = runner.invoke(app, ["claims", str(NOVEMBER)])
+    assert r.exit_code == 0, r.output
+    assert "bundled vintage" in r.output and "revision" in r.output
+
+
 def test_a_signal_claim_reads_the_indicator_as_known_that_day(tmp_path):
     c = one(
         tmp_path,
@@ -144,6 +167,30 @@ def test_a_signal_claim_reads_the_indicator_as_known_that_day(tmp_path):
         ),
         ('[[claims]]\nid="a"\nwhat="cost"\ndate=2025-01-01\nvalue=1\n' * 2, "used twice"),
         ('title="x"\n', "no [[claims]]"),
+        ('[[claims]]\nid=5\nwhat="cost"\ndate=2025-01-01\nvalue=1\n', "id 5 is not a non-empty"),
+        (
+            '[[claims]]\nid="a"\nwhat="column"\ncolumn=["close_usd"]\ndate=2025-01-01\nvalue=1\n',
+            "column ['close_usd'] is not a string",
+        ),
+        (
+            '[[claims]]\nid="a"\nwhat="signal"\nname="sth_sopr"\nindicator=[1, 2]\n'
+            "date=2025-01-01\nvalue=1\n",
+            "indicator [1, 2] is not a string",
+        ),
+        ('[[claims]]\nid="a"\nwhat="cost"\ndate=2025-01-01\nvalue=1\ntolerance=1e300\n', "outside"),
+        (
+            '[[claims]]\nid="a"\nwhat="cost"\ndate=2025-01-01\nvalue=1\ntolerance_abs=1e308\n',
+            "outside",
+        ),
+        (
+            '[[claims]]\nid="a"\nwhat="cost"\ndate=2025-01-01\nvalue=1\nstat="max"\n',
+            "'stat' does not apply to what=\"cost\"",
+        ),
+        (
+            '[[claims]]\nid="a"\nwhat="cost"\ndate=2025-01-01\nvalue=1\n'
+            "params={include_fees=true}\n",
+            "include_fees needs fee data",
+        ),
         ("[[claims]\n", "not valid TOML"),
     ],
 )
@@ -161,6 +208,13 @@ def test_the_command_replays_an_article_with_verdicts_and_writes_a_page(tmp_path
     assert "reproduced" in r.output and "verdicts: 3 reproduced, 1 differ" in r.output
     html = page.read_text()
     assert "Claims:" in html and "checkonchain-cost" in html
+
+
+def test_a_report_path_that_is_a_folder_is_refused_before_any_work(tmp_path):
+    r = runner.invoke(app, ["claims", str(FEBRUARY), "--report", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --report:") and "is a folder" in lines[0]
 
 
 @pytest.mark.parametrize("make", ["missing", "folder", "garbage"])

@@ -34,6 +34,7 @@ def test_match_days_and_the_span_are_passed_on():
     [
         (["--match-days", "-1"], "--match-days"),
         (["--match-days", "seven"], "--match-days"),
+        (["--match-days", "99999999999999999999"], "--match-days"),
         (["--start", "notadate"], "--start"),
         (["--end", "2026-13-01"], "--end"),
         (["--start", "2021-01-01", "--end", "2020-01-01"], "--end"),

@@ -44,7 +44,10 @@ def attribution() -> Attribution:
         {"sharpe_added": [0.1, 0.0, -0.2, 0.3], "return_added": [0.1, 0.0, -0.2, 0.3]},
         index=["cost", "basis", "etf", "sopr"],
     )
-    equity = pd.DataFrame({label: [1.0, 1.1, 1.2, 1.1, 1.3] for label in labels}, index=days)
+    equity = pd.DataFrame(
+        {label: [1.0, 1.1 + 0.01 * i, 1.2, 1.1, 1.3] for i, label in enumerate(labels)}, index=days
+    )
+    equity["without basis"] = equity["all"]  # removing the basis changes no day
     return Attribution(params, days[0], days[-1], table, adds, equity, len(labels) - 1)
 
 
@@ -60,6 +63,7 @@ def test_the_page_shows_every_variant_and_what_each_member_adds(attribution):
     for label in ("without cost", "sopr alone", "buy_and_hold", "never in (0 trades)"):
         assert label in page
     assert "etf costs 0.20 Sharpe" in page
+    assert "basis changes nothing: without it the equity is the same every day" in page
     assert "basis alone: all 3 of its entry days" in page
     assert find_external_references(page) == []
 

@@ -131,8 +131,9 @@ def test_backtest_command_gives_the_report_episodes_only_for_below_cost(
 
     written = {}
 
-    def capture(result, path, episodes=None):
+    def capture(result, path, episodes=None, attribution=None):
         written["episodes"] = episodes
+        written["attribution"] = attribution
         return path
 
     # The engine is replaced by the hand-built sample result (no vectorbt): only the command's
@@ -143,3 +144,4 @@ def test_backtest_command_gives_the_report_episodes_only_for_below_cost(
     result = CliRunner().invoke(app, [*args, "--report", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     assert isinstance(written["episodes"], ep.EpisodeStudy) is has_episodes
+    assert written["attribution"] is None  # only confluence has members to attribute

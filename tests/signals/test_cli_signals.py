@@ -51,4 +51,16 @@ def test_a_lagged_series_says_which_day_its_value_is_about(tmp_path):
     result = runner.invoke(app, ["signals", "--at", "2025-11-23", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "sth_sopr = 0.9436 (value of 2025-11-22, lag 1 d)" in result.output
-    assert "basis = 0.04" in result.output  # the 3-month basis near 4 % a year (7-day mean)
+    assert "a year (basis_3m, 7-day mean; that day 4.40%)" in result.output
+
+
+def test_the_confluence_row_is_the_confluence_strategys_entry_vote(tmp_path, bundled_panel):
+    from strategies.confluence import ConfluenceStrategyParams, plan
+
+    rule = plan(bundled_panel, ConfluenceStrategyParams()).entry_rule
+    for day in ("2025-11-22", "2024-08-07"):
+        result = runner.invoke(app, ["signals", "--at", day, "--cache-dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        row = next(ln for ln in result.output.splitlines() if "confluence (2 of" in ln)
+        expected = "unknown" if pd.isna(rule.loc[day]) else ("yes" if rule.loc[day] else "no")
+        assert f"│ {expected} " in row.replace("  ", " ")

@@ -187,7 +187,7 @@ def test_an_empty_confluence_is_refused():
     mode=st.sampled_from(["all", "any", "k_of_n"]),
     window=st.integers(1, 60),
 )
-def test_confluence_of_etf_reversal_and_sopr_proxy_is_point_in_time(
+def test_confluence_of_etf_reversal_and_real_sth_sopr_is_point_in_time(
     panel, cutoffs, unknown, mode, window
 ):
     def fn(p: pd.DataFrame):
@@ -199,6 +199,18 @@ def test_confluence_of_etf_reversal_and_sopr_proxy_is_point_in_time(
             unknown=unknown,
         )
 
+    assert check_point_in_time(fn, panel, cutoffs) == []
+
+
+def test_the_confluence_strategys_vote_on_its_four_real_members_is_point_in_time(panel):
+    # Cost (electricity), the bundled 3-month basis, ETF flows and STH-SOPR, as traded; cutoffs
+    # where every member has data, and one inside the 2021 basis reset.
+    from strategies.confluence import ConfluenceStrategyParams, plan
+
+    def fn(p: pd.DataFrame):
+        return plan(p, ConfluenceStrategyParams()).entry_rule
+
+    cutoffs = ["2021-07-01", "2024-08-05", "2025-11-22"]
     assert check_point_in_time(fn, panel, cutoffs) == []
 
 

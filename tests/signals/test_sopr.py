@@ -268,6 +268,13 @@ def test_the_default_real_sth_sopr_signal_is_point_in_time(panel, cutoffs):
 
 @PIT
 @given(cutoffs=CUTOFFS)
+def test_the_lth_sopr_signal_is_point_in_time(panel, cutoffs):
+    lth = SoprParams(series="lth_sopr")
+    assert check_point_in_time(lambda p: sopr_signal(p, lth), panel, cutoffs) == []
+
+
+@PIT
+@given(cutoffs=CUTOFFS)
 def test_the_proxy_signal_is_point_in_time(panel, cutoffs):
     proxy = SoprParams(series="proxy")
     assert check_point_in_time(lambda p: sopr_signal(p, proxy), panel, cutoffs) == []
