@@ -22,7 +22,7 @@ LOCK_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup lock demo test lint format bench clean
+.PHONY: help setup lock demo test lint format bench wheel-smoke clean
 
 help: ## List the targets
 	@echo "costbt make targets:"
@@ -70,6 +70,9 @@ format: setup ## ruff format, then ruff check --fix
 
 bench: setup ## Run benchmarks/bench_*.py (see benchmarks/README.md)
 	$(BIN)/python scripts/run_benchmarks.py
+
+wheel-smoke: setup ## Build the wheel, install it in a fresh venv, smoke-test it from two folders
+	scripts/wheel_smoke.sh
 
 clean: ## Remove .venv, caches and build output
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .benchmarks build dist *.egg-info

@@ -26,9 +26,8 @@ import math
 from dataclasses import dataclass, replace
 
 import pandas as pd
-
-from backtest.engine import EngineConfig, run_strategy, signal_span
-from strategies.confluence import MEMBERS, STRATEGY, ConfluenceStrategyParams
+from costbt.backtest.engine import EngineConfig, run_strategy, signal_span
+from costbt.strategies.confluence import MEMBERS, STRATEGY, ConfluenceStrategyParams
 
 #: Columns of `Attribution.table`, in order (fractions, counts and days).
 COLUMNS: tuple[str, ...] = (
@@ -116,7 +115,7 @@ class Attribution:
 
     def display(self) -> pd.DataFrame:
         """`table` as text for the terminal and the page: percentages, counts, days, flags."""
-        from backtest.degenerate import LABELS
+        from costbt.backtest.degenerate import LABELS
 
         def pct(v: object) -> str:
             return "-" if pd.isna(v) else f"{float(v):.1%}"
@@ -234,7 +233,7 @@ def run_attribution(
     ``start``: first traded day (None: the first candle); the panel's last row is the last.
     Raises ``ValueError`` when the span holds no price.
     """
-    from backtest.benchmarks import span_benchmarks
+    from costbt.backtest.benchmarks import span_benchmarks
 
     params = ConfluenceStrategyParams() if params is None else params
     config = EngineConfig() if config is None else config

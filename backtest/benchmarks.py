@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from backtest.degenerate import market_correlation
-from backtest.engine import TRADE_COLUMNS, EngineConfig, StrategyRun, candles
-from strategies.benchmarks import NAMES, fill_schedule
+from costbt.backtest.degenerate import market_correlation
+from costbt.backtest.engine import TRADE_COLUMNS, EngineConfig, StrategyRun, candles
+from costbt.strategies.benchmarks import NAMES, fill_schedule
 
 DEFAULT_CONFIG = EngineConfig()
 

@@ -92,7 +92,7 @@ class ClaimsError(ValueError):
 
 
 def _signal_registry() -> dict[str, Any]:
-    from signals import basis, etf_flows, production_cost, realised_price, sopr
+    from costbt.signals import basis, etf_flows, production_cost, realised_price, sopr
 
     return {
         "below_cost": lambda p: production_cost.below_cost(p),
@@ -197,7 +197,7 @@ class ClaimsFile:
 
 
 def _claim(raw: object, i: int, known_columns: set[str]) -> Claim:
-    from signals import production_cost as pc
+    from costbt.signals import production_cost as pc
 
     where = f"claims[{i}]"
     if not isinstance(raw, dict):
@@ -259,7 +259,7 @@ def _claim(raw: object, i: int, known_columns: set[str]) -> Claim:
     if not isinstance(params, dict):
         raise ClaimsError(f"{where}: params is not a table of cost assumptions")
     if params:
-        from signals.params import ParamError, build
+        from costbt.signals.params import ParamError, build
 
         try:
             assumptions = build(pc.CostAssumptions, dict(params))
@@ -314,7 +314,7 @@ def _claim(raw: object, i: int, known_columns: set[str]) -> Claim:
 
 def read_claims(path: str | Path) -> ClaimsFile:
     """Parse and validate a claims file; `ClaimsError` names the file and the bad key."""
-    from data.panel import column_catalogue
+    from costbt.data.panel import column_catalogue
 
     path = Path(path)
     try:
@@ -389,7 +389,7 @@ def _compare(c: Claim, project: float) -> tuple[float, str]:
 
 
 def _lag(column: str) -> int:
-    from data.panel import column_catalogue
+    from costbt.data.panel import column_catalogue
 
     cat = column_catalogue().set_index("column")
     return int(cat.loc[column, "lag_days"])
@@ -429,8 +429,8 @@ def _column_value(c: Claim, panel: pd.DataFrame, lag: int) -> tuple[float | None
 
 
 def _cost_check(c: Claim, panel: pd.DataFrame) -> tuple[float | None, str]:
-    from signals import production_cost as pc
-    from signals.params import build
+    from costbt.signals import production_cost as pc
+    from costbt.signals.params import build
 
     if c.date not in panel.index:
         return None, f"{c.date.date()} is outside the data"
@@ -478,7 +478,7 @@ def _signal_check(c: Claim, panel: pd.DataFrame) -> tuple[float | None, str]:
 
 def check_claims(claims: ClaimsFile, bundle: str | Path | None = None) -> list[ClaimCheck]:
     """Check every claim of ``claims`` against the bundled data cut at its day (`VINTAGE_NOTE`)."""
-    from data.panel import load_panel
+    from costbt.data.panel import load_panel
 
     panels: dict[pd.Timestamp, pd.DataFrame] = {}
 

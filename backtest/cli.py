@@ -26,7 +26,7 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 
-from backtest.console import err, fail, out, reports_bad_input  # noqa: E402, F401 - re-exported
+from costbt.backtest.console import err, fail, out, reports_bad_input  # noqa: E402, F401 - re-exported
 
 BundleDir = Annotated[
     Path | None,
@@ -48,7 +48,7 @@ MaxGap = Annotated[
 
 def parse_gap_limits(values: list[str] | None) -> dict[str, int | None]:
     """``["chain_1d.csv=5", "3"]`` -> ``{"chain_1d.csv": 5, "*": 3}``; bad values exit 2."""
-    from data import bundled_files as bf
+    from costbt.data import bundled_files as bf
 
     limits: dict[str, int | None] = {}
     for raw in values or []:
@@ -105,10 +105,10 @@ def data_status(
 ) -> None:
     """Show the bundled files (manifest, hashes, sources), coverage per column, gaps, the panel,
     and the cached downloads (source, coverage, gaps, age)."""
-    from data import bundle
-    from data import bundled_files as bf
-    from data.coverage import column_coverage
-    from data.panel import PANEL_SOURCES, build_panel
+    from costbt.data import bundle
+    from costbt.data import bundled_files as bf
+    from costbt.data.coverage import column_coverage
+    from costbt.data.panel import PANEL_SOURCES, build_panel
 
     limits = parse_gap_limits(max_gap_days)
     root = bundle.bundle_dir(bundle_dir)
@@ -214,9 +214,8 @@ def data_status(
 
 def _cache_status(cache_dir: Path | None, strict: bool) -> None:
     import pandas as pd
-
-    from data.cache import Cache
-    from data.coverage import cached_series
+    from costbt.data.cache import Cache
+    from costbt.data.coverage import cached_series
 
     cache = Cache(cache_dir)
     series = cached_series(cache)
@@ -306,8 +305,7 @@ def data_panel(
     import json
 
     import pandas as pd
-
-    from data.panel import load_panel
+    from costbt.data.panel import load_panel
 
     if use_cache not in ("extend", "replace", "no"):
         raise fail(f"--use-cache: '{use_cache}' must be extend, replace or no")
@@ -349,13 +347,13 @@ def data_panel(
 def _register_provider_commands() -> None:
     import importlib
 
-    from backtest.commands import PROVIDER_COMMAND_MODULES
+    from costbt.backtest.commands import PROVIDER_COMMAND_MODULES
 
     for name in PROVIDER_COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"backtest.commands.{name}")
+            module = importlib.import_module(f"costbt.backtest.commands.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"backtest.commands.{name}":
+            if exc.name != f"costbt.backtest.commands.{name}":
                 raise
             continue
         module.register(data_app)
@@ -363,17 +361,17 @@ def _register_provider_commands() -> None:
 
 _register_provider_commands()
 
-from backtest.commands import attribution_cmd as _attribution_command  # noqa: E402
-from backtest.commands import backtest_cmd as _backtest_command  # noqa: E402
-from backtest.commands import claims_cmd as _claims_command  # noqa: E402
-from backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
-from backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
-from backtest.commands import fidelity_cmd as _fidelity_command  # noqa: E402
-from backtest.commands import ledger_cmd as _ledger_command  # noqa: E402
-from backtest.commands import signals_status as _signals_command  # noqa: E402
-from backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
-from backtest.commands import tune_cmd as _tune_command  # noqa: E402
-from backtest.commands import walkforward_cmd as _walkforward_command  # noqa: E402
+from costbt.backtest.commands import attribution_cmd as _attribution_command  # noqa: E402
+from costbt.backtest.commands import backtest_cmd as _backtest_command  # noqa: E402
+from costbt.backtest.commands import claims_cmd as _claims_command  # noqa: E402
+from costbt.backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
+from costbt.backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
+from costbt.backtest.commands import fidelity_cmd as _fidelity_command  # noqa: E402
+from costbt.backtest.commands import ledger_cmd as _ledger_command  # noqa: E402
+from costbt.backtest.commands import signals_status as _signals_command  # noqa: E402
+from costbt.backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
+from costbt.backtest.commands import tune_cmd as _tune_command  # noqa: E402
+from costbt.backtest.commands import walkforward_cmd as _walkforward_command  # noqa: E402
 
 _cost_command.register(app)
 _signals_command.register(app)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from signals.params import ParamError, build, space
+from costbt.signals.params import ParamError, build, space
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import typer
+from costbt.data.errors import DataError
 from rich.console import Console
 from rich.markup import escape
-
-from data.errors import DataError
 
 # Wide output when piped (CI logs, files); the terminal's width otherwise.
 out = Console(width=None if sys.stdout.isatty() else 150)
@@ -45,7 +44,7 @@ def reports_bad_input(func: F) -> F:
 
 def cell(name: str, value) -> str:
     """A table cell: flags in words, shares in per cent, other numbers to 4 digits."""
-    from backtest.degenerate import label
+    from costbt.backtest.degenerate import label
 
     if name == "flag":
         return label(value)

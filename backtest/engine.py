@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from backtest import metrics as m
-from backtest.degenerate import degeneracy, market_correlation
-from backtest.fast import DIAGNOSTICS, EXIT_CAUSES, METRICS
-from backtest.result import BacktestResult
-from signals.params import param
-from strategies import STRATEGIES
-from strategies.base import ExitParams, Plan, Strategy, time_stop_exits
+from costbt.backtest import metrics as m
+from costbt.backtest.degenerate import degeneracy, market_correlation
+from costbt.backtest.fast import DIAGNOSTICS, EXIT_CAUSES, METRICS
+from costbt.backtest.result import BacktestResult
+from costbt.signals.params import param
+from costbt.strategies import STRATEGIES
+from costbt.strategies.base import ExitParams, Plan, Strategy, time_stop_exits
 
 FILLS = ("next_open", "next_close")
 
@@ -372,7 +371,7 @@ def run_strategy(
     span by `backtest.benchmarks.span_benchmarks`.
     """
     if strategy.benchmark:
-        from backtest.benchmarks import span_benchmarks
+        from costbt.backtest.benchmarks import span_benchmarks
 
         return span_benchmarks(
             panel, config, start, None, close_at_end=close_at_end, names=(strategy.name,)
@@ -417,7 +416,7 @@ def held_share(pf) -> float:
 
 def provenance(config: dict, seed: int) -> dict:
     """costbt version, git commit (and dirty flag), bundle manifest hash, full config and seed."""
-    from backtest import provenance as prov
+    from costbt.backtest import provenance as prov
 
     return {
         "costbt_version": prov.costbt_version(),
@@ -466,7 +465,7 @@ def backtest(
     `run_strategy`). The panel's last row is the last traded day. The benchmarks are planned on
     the strategy's traded span (`backtest.benchmarks.span_benchmarks`).
     """
-    from backtest.benchmarks import span_benchmarks
+    from costbt.backtest.benchmarks import span_benchmarks
 
     strategy = STRATEGIES[strategy_name]
     params = strategy.params() if params is None else params

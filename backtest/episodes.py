@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from data.block_height import KNOWN_HALVINGS
+from costbt.data.block_height import KNOWN_HALVINGS
 
 HORIZONS: tuple[int, ...] = (30, 90, 180, 365)
 SIGNALS: tuple[str, ...] = ("below_cost",)
@@ -265,7 +264,7 @@ def signal_state(
     """(state, depth series) of a named signal: for ``below_cost`` its entry rule and price/cost - 1."""
     if signal not in SIGNALS:
         raise ValueError(f"unknown signal '{signal}' (known: {', '.join(SIGNALS)})")
-    from signals import production_cost as pc
+    from costbt.signals import production_cost as pc
 
     out = pc.below_cost(panel, params if params is not None else pc.BelowCostParams())
     return out.entry, out.indicator["deficit"]
@@ -291,8 +290,8 @@ def episode_study(
     begin on or after it (one already on at ``start`` begins there), and the unconditional table
     covers the days from ``start``.
     """
-    from signals import production_cost as pc
-    from signals.params import build
+    from costbt.signals import production_cost as pc
+    from costbt.signals.params import build
 
     params = build(pc.BelowCostParams, {"model": model, **(overrides or {})})
     state, depth = signal_state(panel, signal, params)
@@ -333,7 +332,7 @@ def run_episode_study(
         return None
     from dataclasses import fields
 
-    from signals import production_cost as pc
+    from costbt.signals import production_cost as pc
 
     names = [f.name for f in fields(pc.BelowCostParams) if hasattr(params, f.name)]
     values = {n: getattr(params, n) for n in names}

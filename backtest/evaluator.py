@@ -35,10 +35,9 @@ from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
-
-from backtest import fast
-from signals import production_cost as pc
-from signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
+from costbt.backtest import fast
+from costbt.signals import production_cost as pc
+from costbt.signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
 
 _COST_FIELDS = tuple(f.name for f in fields(pc.CostAssumptions))
 

@@ -34,10 +34,9 @@ from dataclasses import fields
 
 import numpy as np
 import pandas as pd
+from costbt.backtest.result import EXIT_CAUSES
+from costbt.signals import production_cost as pc
 from numba import njit, prange
-
-from backtest.result import EXIT_CAUSES
-from signals import production_cost as pc
 
 PERIODS = 365
 #: Every per-combination output, in the kernel's column order. Beyond performance, each run says
@@ -351,8 +350,8 @@ sweep_serial_nb = njit(cache=True)(sweep_nb.py_func)
 
 
 def parameter_defaults() -> dict:
-    from backtest.engine import EngineConfig
-    from strategies.below_cost import BelowCostStrategyParams
+    from costbt.backtest.engine import EngineConfig
+    from costbt.strategies.below_cost import BelowCostStrategyParams
 
     out = {f.name: f.default for f in fields(BelowCostStrategyParams)}
     out.update({f.name: f.default for f in fields(EngineConfig)})
@@ -510,9 +509,9 @@ def vectorbt_metrics(
 ) -> dict[str, float]:
     """The same `METRICS` from the vectorbt engine (`backtest.engine.run_strategy`) for one
     combination traded from ``start`` to the panel's last close."""
-    from backtest.engine import EngineConfig, run_strategy
-    from signals.params import build
-    from strategies.below_cost import STRATEGY, BelowCostStrategyParams
+    from costbt.backtest.engine import EngineConfig, run_strategy
+    from costbt.signals.params import build
+    from costbt.strategies.below_cost import STRATEGY, BelowCostStrategyParams
 
     defaults = parameter_defaults()
     row = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}

@@ -12,8 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from signals.params import Param, ParamError
+from costbt.signals.params import Param, ParamError
 
 
 class GridError(ValueError):

@@ -58,8 +58,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from data.cache import atomic_write_bytes
-from data.errors import DataError
+from costbt.data.cache import atomic_write_bytes
+from costbt.data.errors import DataError
 
 ENV_HOME = "COSTBT_HOME"
 LEDGER = "ledger.json"
@@ -243,13 +243,13 @@ def entries() -> list[dict]:
 
 
 def _me() -> dict:
-    from backtest.tuning_storage import this_process
+    from costbt.backtest.tuning_storage import this_process
 
     return this_process()
 
 
 def _dead(owner: dict) -> bool:
-    from backtest.tuning_storage import owner_alive
+    from costbt.backtest.tuning_storage import owner_alive
 
     return owner_alive(owner) is False
 
@@ -371,8 +371,7 @@ def _count_study(study) -> tuple[int, int]:
 def _open_study(spec: str, name: str):
     """The study at ``spec`` (redacted: a password comes from the environment), or a reason."""
     import optuna
-
-    from backtest import tuning
+    from costbt.backtest import tuning
 
     tuning.quiet_optuna()
     scheme = spec.split("://", 1)[0].split("+", 1)[0].lower() if "://" in spec else ""
@@ -413,7 +412,7 @@ def _refresh_tune(e: dict) -> None:
 
 
 def _refresh_sweep(e: dict) -> None:
-    from backtest.sweep import done_combinations
+    from costbt.backtest.sweep import done_combinations
 
     path = Path(e.get("state", ""))
     try:

@@ -45,9 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from backtest import degenerate as dg
-from backtest import metrics, validation
+from costbt.backtest import degenerate as dg
+from costbt.backtest import metrics, validation
 
 PERIODS = metrics.PERIODS
 #: The verdict's regimes, in the order they are tested.
@@ -377,7 +376,7 @@ def cost_assumptions(names: Iterable[str]) -> tuple[str, ...]:
     """The names among ``names`` that are the cost model or cost assumptions
     (`signals.production_cost.assumption_parameters`), in the given order: searched, they fit
     the thesis to the data."""
-    from signals.production_cost import assumption_parameters
+    from costbt.signals.production_cost import assumption_parameters
 
     known = set(assumption_parameters())
     return tuple(dict.fromkeys(n for n in names if n in known))

@@ -48,7 +48,7 @@ def git_dirty(cwd: Path = REPO_ROOT) -> str:
 def manifest_hash() -> str:
     """sha256 of the bundled data manifest (`data.bundle.manifest_hash`), or ``"unknown"``."""
     try:
-        from data.bundle import manifest_hash as _manifest_hash
+        from costbt.data.bundle import manifest_hash as _manifest_hash
 
         return _manifest_hash()
     except Exception:  # noqa: BLE001 - provenance must never stop a report

@@ -92,7 +92,7 @@ class BacktestResult:
         """What the numbers mean, in sentences: exits by cause, where the entry rule is known,
         where the cost is known (`cost_note`), and any run that tests nothing
         (`backtest.degenerate`). The terminal and the report print them under the metrics."""
-        from backtest.degenerate import LABELS
+        from costbt.backtest.degenerate import LABELS
 
         lines = []
         col = self.metrics[self.strategy]

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from backtest.grid import Axis, grid_size
-from data.cache import atomic_write_bytes, frame_to_parquet_bytes
+from costbt.backtest.grid import Axis, grid_size
+from costbt.data.cache import atomic_write_bytes, frame_to_parquet_bytes
 
 STATE = "sweep_state.json"
 
@@ -105,9 +104,9 @@ def _write_json(path: Path, data: dict) -> None:
 
 def engine_row(strategy: str, row: dict):
     """(strategy parameters, `backtest.engine.EngineConfig`) of a sweep row mixing both."""
-    from backtest.engine import EngineConfig
-    from signals.params import build, space
-    from strategies import STRATEGIES
+    from costbt.backtest.engine import EngineConfig
+    from costbt.signals.params import build, space
+    from costbt.strategies import STRATEGIES
 
     strat = STRATEGIES[strategy]
     names = {p.name for p in space(strat.params)}
@@ -119,8 +118,8 @@ def engine_row(strategy: str, row: dict):
 
 def run_row(panel: pd.DataFrame, strategy: str, row: dict, start=None):
     """One combination (strategy and engine parameters mixed in ``row``) on the engine."""
-    from backtest.engine import run_strategy
-    from strategies import STRATEGIES
+    from costbt.backtest.engine import run_strategy
+    from costbt.strategies import STRATEGIES
 
     params, config = engine_row(strategy, row)
     return run_strategy(panel, STRATEGIES[strategy], params, config, start, report_extras=False)
@@ -138,7 +137,7 @@ def strategy_metrics(panel: pd.DataFrame, strategy: str, row: dict, start=None) 
 def flags(metrics: pd.DataFrame) -> pd.Series:
     """Each row's `backtest.degenerate` flag ("" for none) from its trades, exposure and
     market correlation."""
-    from backtest.degenerate import degeneracy
+    from costbt.backtest.degenerate import degeneracy
 
     values = [
         degeneracy(t, e, c) or ""
@@ -157,7 +156,7 @@ def evaluate(
 ) -> pd.DataFrame:
     """Metrics (and the degenerate ``flag``) for a chunk: the numba fast path for below_cost,
     the engine for the others."""
-    from backtest import fast
+    from costbt.backtest import fast
 
     if strategy == "below_cost":
         metrics = fast.sweep_below_cost(panel, params, chunk_size=chunk_size, start=start)
@@ -227,7 +226,7 @@ def run_sweep(
         _write_json(state_path, state)
     tracked = None
     if record:
-        from backtest import ledger
+        from costbt.backtest import ledger
 
         tracked = ledger.start_sweep(
             state["ledger_id"],
@@ -274,7 +273,7 @@ def run_sweep(
 
 
 def _data_key(panel: pd.DataFrame) -> str:
-    from backtest.ledger import data_key
+    from costbt.backtest.ledger import data_key
 
     return data_key(panel)
 
@@ -296,7 +295,7 @@ def verify(
     seed: int,
 ) -> list[int]:
     """Re-run the top ``top`` by ``metric`` and ``sample`` random combinations through vectorbt."""
-    from backtest import fast
+    from costbt.backtest import fast
 
     ranked = results.sort_values(metric, ascending=False, na_position="last")
     picks = list(ranked.index[:top])
@@ -325,8 +324,8 @@ def sweep_candidates(
     (`backtest.evaluator.Evaluator`, about a millisecond each). None when a combination leaves
     the evaluator's fast path (price stops and the like would take the engine, 0.1-1 s each).
     """
-    from backtest.evaluator import Evaluator
-    from backtest.overfitting import sample_ranked
+    from costbt.backtest.evaluator import Evaluator
+    from costbt.backtest.overfitting import sample_ranked
 
     picks = sample_ranked(len(ranked), cap)
     evaluator = Evaluator(panel)
@@ -385,7 +384,7 @@ def deflated_best(
     """
     from dataclasses import replace
 
-    from backtest import degenerate, overfitting
+    from costbt.backtest import degenerate, overfitting
 
     ranked = results.sort_values(metric, ascending=False, na_position="last")
     best = ranked.iloc[0]
@@ -403,7 +402,7 @@ def deflated_best(
         returns = candidates.iloc[:, 0]  # the best, on the evaluator (equal to the engine)
     else:
         returns = strategy_returns(spec.traded_panel(panel), spec.strategy, row, spec.start)
-    from backtest.benchmarks import buy_and_hold_returns
+    from costbt.backtest.benchmarks import buy_and_hold_returns
 
     _, config = engine_row(spec.strategy, row)
     bench = buy_and_hold_returns(panel, config, returns.index[0], returns.index[-1])

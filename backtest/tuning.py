@@ -39,9 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from backtest.degenerate import degeneracy
-from signals.params import Param, ParamError
+from costbt.backtest.degenerate import degeneracy
+from costbt.signals.params import Param, ParamError
 
 #: Metrics that can be the objective (all maximised; ``max_drawdown`` is <= 0, so maximising it
 #: means the smallest drawdown).
@@ -69,9 +68,9 @@ class TuningError(ValueError):
 
 def parameters(strategy: str) -> dict[str, Param]:
     """Every declared parameter of ``strategy`` and of the engine, by name."""
-    from backtest.engine import EngineConfig
-    from signals.params import space
-    from strategies import STRATEGIES
+    from costbt.backtest.engine import EngineConfig
+    from costbt.signals.params import space
+    from costbt.strategies import STRATEGIES
 
     if strategy not in STRATEGIES_SUPPORTED:
         raise TuningError(
@@ -83,7 +82,7 @@ def parameters(strategy: str) -> dict[str, Param]:
 
 def assumption_names() -> tuple[str, ...]:
     """The cost model and every cost assumption (`signals.production_cost.assumption_parameters`)."""
-    from signals.production_cost import assumption_parameters
+    from costbt.signals.production_cost import assumption_parameters
 
     return assumption_parameters()
 
@@ -152,7 +151,7 @@ def suggest(trial, params: Sequence[Param], include: Sequence[str] | None = None
 
 def evaluate(panel: pd.DataFrame, row: dict, start=None, end=None) -> dict[str, float]:
     """Metrics of one ``below_cost`` combination traded from ``start`` to ``end`` (fast path)."""
-    from backtest.evaluator import Evaluator
+    from costbt.backtest.evaluator import Evaluator
 
     return Evaluator(panel).metrics(row, start, end)
 
@@ -193,7 +192,7 @@ class Objective:
     @property
     def evaluator(self):
         if self._evaluator is None:
-            from backtest.evaluator import Evaluator
+            from costbt.backtest.evaluator import Evaluator
 
             self._evaluator = Evaluator(self.panel)
         return self._evaluator
@@ -251,7 +250,7 @@ def signal_period(
 
     Raises `TuningError` when the signal is unknown on every day of the period.
     """
-    from backtest.evaluator import Evaluator
+    from costbt.backtest.evaluator import Evaluator
 
     try:
         evaluator = Evaluator(panel)
@@ -288,7 +287,7 @@ def trial_tags(trial) -> dict:
 
 def default_storage(study_name: str, root: str | Path | None = None) -> Path:
     """The journal file of a study: ``<cache dir>/optuna/<study>.log``."""
-    from data.cache import cache_dir
+    from costbt.data.cache import cache_dir
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name)
     return cache_dir(root) / "optuna" / f"{safe}.log"
@@ -318,7 +317,7 @@ def open_storage(spec: str):
     heartbeat; the journal's lock is freed by the kernel if its holder dies
     (`backtest.tuning_storage`).
     """
-    from backtest import tuning_storage
+    from costbt.backtest import tuning_storage
 
     quiet_optuna()  # the heartbeat is an experimental Optuna feature
     if "://" in spec:
@@ -561,7 +560,7 @@ def run_study(
     traded = signal_period(panel, fixed, period, strategy, names)
     settings["traded"] = [str(traded[0].date()), str(traded[1].date())]
     study = load_study(spec, study_name, seed, settings)
-    from backtest.tuning_storage import fail_dead_trials
+    from costbt.backtest.tuning_storage import fail_dead_trials
 
     stale = fail_dead_trials(study)
     before = finished_trials(study)
@@ -571,7 +570,7 @@ def run_study(
         n_trials = 100
     tracked = None
     if record:  # the study's ledger entry, SET to its COMPLETE trials, owned by this process
-        from backtest import ledger
+        from costbt.backtest import ledger
 
         details = {"objective": objective, "searched": list(names)}
         data = ledger.data_ref(panel)

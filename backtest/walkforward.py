@@ -74,13 +74,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from backtest import metrics as m
-from backtest import tuning
-from backtest.benchmarks import span_benchmarks
-from backtest.degenerate import BUY_AND_HOLD, NEVER_IN, degeneracy, market_correlation
-from backtest.fast import ENGINE_FIELDS, EXIT_CAUSES, METRICS, UNSUPPORTED
-from signals.params import ParamError
+from costbt.backtest import metrics as m
+from costbt.backtest import tuning
+from costbt.backtest.benchmarks import span_benchmarks
+from costbt.backtest.degenerate import BUY_AND_HOLD, NEVER_IN, degeneracy, market_correlation
+from costbt.backtest.fast import ENGINE_FIELDS, EXIT_CAUSES, METRICS, UNSUPPORTED
+from costbt.signals.params import ParamError
 
 #: Default minimum days of spot prices in a training span (shorter windows are skipped).
 MIN_TRAIN_DAYS = 365
@@ -220,7 +219,7 @@ def _halving_windows(
     gap: pd.DateOffset,
     anchored: bool,
 ) -> list[Window]:
-    from backtest.episodes import HALVING_DAYS, cycle_labels
+    from costbt.backtest.episodes import HALVING_DAYS, cycle_labels
 
     names = cycle_labels()  # names[i] is the epoch that ends the day before HALVING_DAYS[i]
     windows: list[Window] = []
@@ -515,7 +514,7 @@ def _flat_metrics(init_cash: float, days: int) -> dict[str, float]:
 
 def window_config(row: dict):
     """The `backtest.engine.EngineConfig` of an evaluator row (costs, fill, cash)."""
-    from backtest.engine import EngineConfig
+    from costbt.backtest.engine import EngineConfig
 
     return EngineConfig(**{k: row[k] for k in ENGINE_FIELDS})
 
@@ -599,8 +598,7 @@ def run_walkforward(
     `backtest.tuning.TuningError` or `WalkForwardError` on bad settings before any trial.
     """
     import optuna
-
-    from backtest.evaluator import Evaluator
+    from costbt.backtest.evaluator import Evaluator
 
     if objective not in tuning.OBJECTIVES:
         raise tuning.TuningError(
@@ -634,7 +632,7 @@ def run_walkforward(
     run = uuid.uuid4().hex
     tracked = None
     if record:  # counts every completed trial at once (a counter file), the entry at the end
-        from backtest import ledger
+        from costbt.backtest import ledger
 
         details = {"objective": objective, "windows": len(windows), "searched": list(names)}
         tracked = ledger.start_walkforward(

@@ -72,12 +72,11 @@ def _peak_rss_mb() -> float:
 def child_vectorbt(size: int, out_path: str) -> dict:
     """vectorbt's from_signals on the whole grid at once (signals built per distinct rule)."""
     import vectorbt as vbt
-
-    from backtest.engine import candles, shift_to_next_bar
-    from backtest.fast import cost_sets, normalize_grid, ratio_series
-    from data import load_panel
-    from signals.conditions import as_rule, held_for
-    from strategies.base import decided
+    from costbt.backtest.engine import candles, shift_to_next_bar
+    from costbt.backtest.fast import cost_sets, normalize_grid, ratio_series
+    from costbt.data import load_panel
+    from costbt.signals.conditions import as_rule, held_for
+    from costbt.strategies.base import decided
 
     panel = load_panel()
     ohlc = candles(panel, "spot")
@@ -138,10 +137,9 @@ def child_vectorbt(size: int, out_path: str) -> dict:
 def child_fast(size: int, out_path: str) -> dict:
     """The fast path on the grid (numba compiled and warmed up first, reported separately)."""
     import numba
-
-    from backtest.engine import candles
-    from backtest.fast import sweep_below_cost
-    from data import load_panel
+    from costbt.backtest.engine import candles
+    from costbt.backtest.fast import sweep_below_cost
+    from costbt.data import load_panel
 
     panel = load_panel()
     bars = len(candles(panel, "spot"))
@@ -263,8 +261,8 @@ def main() -> None:
             f"(threading layer {big['numba_threading_layer']}), nproc {os.cpu_count()}"
         )
         # Spot check every metric (time stops included) of a few of the million against vectorbt.
-        from backtest.fast import verify_against_vectorbt
-        from data import load_panel
+        from costbt.backtest.fast import verify_against_vectorbt
+        from costbt.data import load_panel
 
         sample = grid(1_000_000).sample(6, random_state=0)
         verify_against_vectorbt(load_panel(), sample, rtol=1e-9)

@@ -51,7 +51,7 @@ def reference(folder: Path) -> dict[str, float]:
 def flagship(
     panel, folder: Path, jobs: int, name: str, assumptions: bool = True
 ) -> tuple[float, int]:
-    from backtest import tuning
+    from costbt.backtest import tuning
 
     t = time.perf_counter()
     res = tuning.run_study(
@@ -68,7 +68,7 @@ def flagship(
 
 
 def main() -> None:
-    from data.panel import load_panel
+    from costbt.data.panel import load_panel
 
     panel = load_panel()
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,7 +76,7 @@ def main() -> None:
         ref = reference(folder)
         for storage, rate in ref.items():
             print(f"trivial objective, {N_TRIALS} TPE trials, {storage}: {rate:.0f} trials/s")
-        from backtest import tuning
+        from costbt.backtest import tuning
 
         tuning.run_study(panel, n_trials=5, study_name="warm", cache_dir=folder, record=False)
         rule, n0 = flagship(panel, folder, 1, "rule", assumptions=False)

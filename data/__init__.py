@@ -6,7 +6,7 @@
 3.125
 """
 
-from data.errors import DataError
-from data.panel import PANEL_SOURCES, build_panel, load_panel
+from costbt.data.errors import DataError
+from costbt.data.panel import PANEL_SOURCES, build_panel, load_panel
 
 __all__ = ["DataError", "PANEL_SOURCES", "build_panel", "load_panel"]

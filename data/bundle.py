@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
-from data import bundled_files as bf
-from data.errors import DataError
-from data.schema import CsvSchema, read_csv_checked
+from costbt.data import bundled_files as bf
+from costbt.data.errors import DataError
+from costbt.data.schema import CsvSchema, read_csv_checked
 
 ENV_BUNDLE_DIR = "COSTBT_BUNDLE_DIR"
 PACKAGE_BUNDLE_DIR = Path(__file__).resolve().parent / "bundled"

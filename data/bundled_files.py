@@ -7,7 +7,7 @@ All dates are UTC calendar days (``YYYY-MM-DD``); timestamps are UTC (``YYYY-MM-
 
 from __future__ import annotations
 
-from data.schema import Column, CsvSchema
+from costbt.data.schema import Column, CsvSchema
 
 _OHLC = (
     ("open_usd", "USD per BTC", "first trade of the UTC day"),

@@ -29,8 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-
-from data.errors import DataError
+from costbt.data.errors import DataError
 
 ENV_CACHE_DIR = "COSTBT_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent / "cache"

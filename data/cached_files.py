@@ -9,7 +9,7 @@ status` describe them the same way.
 
 from __future__ import annotations
 
-from data.schema import Column, CsvSchema
+from costbt.data.schema import Column, CsvSchema
 
 FEES_1D = CsvSchema(
     file="(download cache: Coin Metrics FeeTotNtv or blockchain.com transaction-fees-usd)",

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from data.schema import CsvSchema
+from costbt.data.schema import CsvSchema
 
 
 @dataclass(frozen=True)

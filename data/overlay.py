@@ -30,9 +30,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-
-from data.block_height import continue_chain
-from data.cache import Cache, SeriesKey
+from costbt.data.block_height import continue_chain
+from costbt.data.cache import Cache, SeriesKey
 
 Mode = Literal["extend", "replace"]
 
@@ -312,8 +311,8 @@ def _joined(earlier: dict | None, record: dict) -> dict:
 
 
 def _overlay_etf(out: dict, cache: Cache, mode: Mode, etf_snapshot, provenance: dict) -> None:
-    from data.errors import DataError
-    from data.sources import farside
+    from costbt.data.errors import DataError
+    from costbt.data.sources import farside
 
     if not farside.list_snapshots(cache):
         return

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from data import bundle
-from data import bundled_files as bf
-from data.cached_files import FEES_1D
-from data.schema import CsvSchema
+from costbt.data import bundle
+from costbt.data import bundled_files as bf
+from costbt.data.cached_files import FEES_1D
+from costbt.data.schema import CsvSchema
 
 
 @dataclass(frozen=True)
@@ -359,8 +358,8 @@ def load_panel(
     frames = load_sources(path, max_gap_days=max_gap_days)
     provenance: dict = {}
     if use_cache is not None:
-        from data.cache import Cache
-        from data.overlay import apply_overlays
+        from costbt.data.cache import Cache
+        from costbt.data.overlay import apply_overlays
 
         snapshot = etf_snapshot
         if snapshot is None and as_of is not None:

@@ -18,8 +18,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-
-from data.errors import DataError
+from costbt.data.errors import DataError
 
 Kind = Literal["float", "int", "str"]
 IndexKind = Literal["date", "datetime"]

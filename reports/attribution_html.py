@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from reports import charts, tables
-from reports.html import page, write_page
-from reports.study_html import STUDY_CSS, chart, provenance_section
-from reports.tables import esc
+from costbt.reports import charts, tables
+from costbt.reports.html import page, write_page
+from costbt.reports.study_html import STUDY_CSS, chart, provenance_section
+from costbt.reports.tables import esc
 
 SECTIONS = (
     ("variants", "Variants on the same span"),

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import tables
-from reports.html import page, write_page
-from reports.study_html import STUDY_CSS, provenance_section
-from reports.tables import esc
+from costbt.reports import tables
+from costbt.reports.html import page, write_page
+from costbt.reports.study_html import STUDY_CSS, provenance_section
+from costbt.reports.tables import esc
 
 SECTIONS = (("claims", "Claims"), ("provenance", "Provenance"))
 CLAIMS_CSS = """
@@ -24,7 +24,7 @@ td.uncheckable{color:#7f7f7f;font-weight:600}
 
 def claims_table(checks) -> str:
     """One row per claim (HTML, escaped)."""
-    from backtest.claims import UNCHECKABLE, display
+    from costbt.backtest.claims import UNCHECKABLE, display
 
     shown = display(checks)
     head = "".join(f"<th>{esc(h)}</th>" for h in ("claim", "text", *shown.columns[1:]))
@@ -45,8 +45,8 @@ def claims_table(checks) -> str:
 
 def render_claims_report(claims, checks) -> str:
     """The whole page as one HTML document (see the module docstring)."""
-    from backtest.claims import VINTAGE_NOTE, summary
-    from backtest.engine import provenance
+    from costbt.backtest.claims import VINTAGE_NOTE, summary
+    from costbt.backtest.engine import provenance
 
     record = provenance({"command": "claims", "file": str(claims.path)}, 0)
     published = "-" if claims.published is None else tables.format_time(claims.published)

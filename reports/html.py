@@ -28,15 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-
-from backtest.episodes import EpisodeStudy, episode_display, unconditional_display
-from backtest.result import PERIODS_PER_YEAR, BacktestResult
-from reports import charts, provenance, tables
-from reports.charts import plotly_js
-from reports.normalise import normalise_result
-from reports.offline import CONTENT_SECURITY_POLICY, find_external_references
-from reports.tables import esc
-from reports.tearsheet import TearsheetError, tearsheet_html
+from costbt.backtest.episodes import EpisodeStudy, episode_display, unconditional_display
+from costbt.backtest.result import PERIODS_PER_YEAR, BacktestResult
+from costbt.reports import charts, provenance, tables
+from costbt.reports.charts import plotly_js
+from costbt.reports.normalise import normalise_result
+from costbt.reports.offline import CONTENT_SECURITY_POLICY, find_external_references
+from costbt.reports.tables import esc
+from costbt.reports.tearsheet import TearsheetError, tearsheet_html
 
 BUY_AND_HOLD = "buy_and_hold"
 
@@ -121,7 +120,7 @@ def price_cost_section(r: BacktestResult) -> str:
     )
     if r.cost_band is not None:
         explain += " The band is shaded only where the cost model has data."
-    from signals.production_cost import ASSUMPTION_MODELS, FEES_BIAS_NOTE
+    from costbt.signals.production_cost import ASSUMPTION_MODELS, FEES_BIAS_NOTE
 
     if (
         r.cost is not None
@@ -336,7 +335,7 @@ def render_report(
         if sid == "trades" and episodes is not None:
             sections.append((*EPISODES_SECTION, _episodes_section(episodes)))
         if sid == "trades" and attribution is not None:
-            from reports.attribution_html import attribution_section
+            from costbt.reports.attribution_html import attribution_section
 
             body = attribution_section(attribution, css_class="episodes")
             sections.append((*ATTRIBUTION_SECTION, body))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
-
-from backtest.result import BacktestResult
+from costbt.backtest.result import BacktestResult
 
 TRADE_TIME_COLUMNS = ("entry_time", "exit_time")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from backtest.provenance import costbt_version, git_commit, git_dirty, manifest_hash
+from costbt.backtest.provenance import costbt_version, git_commit, git_dirty, manifest_hash
 
 MANIFEST_KEY = "data_manifest_sha256"
 # Other names a run may use for the same facts.

@@ -37,12 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from backtest import degenerate, metrics, overfitting, tuning
-from backtest.result import exits_text
-from reports import charts, provenance, tables
-from reports.html import page, write_page
-from reports.tables import esc
+from costbt.backtest import degenerate, metrics, overfitting, tuning
+from costbt.backtest.result import exits_text
+from costbt.reports import charts, provenance, tables
+from costbt.reports.html import page, write_page
+from costbt.reports.tables import esc
 
 TOP = 20  # rows of the top-trials table
 #: Candidates for PBO and SPA: every feasible trial with distinct parameters up to this many,
@@ -237,8 +236,8 @@ def trials_sharpe_variance(trials: list) -> float | None:
 def span_buy_and_hold(evaluator, fixed: dict, days: pd.Index) -> pd.Series:
     """Buy-and-hold on ``days`` with the study's costs (`backtest.benchmarks`, the one function
     every comparison uses): all in at the first bar's fill, fees and slippage charged."""
-    from backtest.benchmarks import buy_and_hold_returns
-    from backtest.walkforward import window_config
+    from costbt.backtest.benchmarks import buy_and_hold_returns
+    from costbt.backtest.walkforward import window_config
 
     config = window_config(evaluator.row(fixed))
     out = buy_and_hold_returns(evaluator.panel, config, days[0], days[-1])

@@ -36,12 +36,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from backtest import degenerate
-from backtest.result import exits_text
-from reports import charts, provenance, tables
-from reports.html import page, write_page
-from reports.tables import esc
+from costbt.backtest import degenerate
+from costbt.backtest.result import exits_text
+from costbt.reports import charts, provenance, tables
+from costbt.reports.html import page, write_page
+from costbt.reports.tables import esc
 
 METRIC_COLUMNS = (
     "total_return",
@@ -541,7 +540,7 @@ def render_sweep_report(
         f"Parameter sweep &middot; {len(results):,} combinations &middot; ranked by\n"
         f"<code>{esc(metric)}</code>"
     )
-    from reports.study_html import VERDICT_CSS, verdict_html
+    from costbt.reports.study_html import VERDICT_CSS, verdict_html
 
     lead = "" if assessment is None else verdict_html(assessment)
     return page(title, subtitle, sections, css=SWEEP_CSS + VERDICT_CSS, lead=lead)

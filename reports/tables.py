@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from backtest.result import EXIT_CAUSES
+from costbt.backtest.result import EXIT_CAUSES
 
 MISSING = "n/a"
 

@@ -29,9 +29,8 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-
-from backtest.result import PERIODS_PER_YEAR
-from reports.offline import find_external_references
+from costbt.backtest.result import PERIODS_PER_YEAR
+from costbt.reports.offline import find_external_references
 
 SCOPE_CLASS = "qs-tearsheet"
 _STYLE = re.compile(r"<style\b([^>]*)>(.*?)</style\s*>", re.I | re.S)

@@ -35,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from backtest import degenerate, metrics, overfitting
-from backtest.result import EXIT_CAUSES, exits_text
-from reports import charts, tables
-from reports.html import page, write_page
-from reports.study_html import (
+from costbt.backtest import degenerate, metrics, overfitting
+from costbt.backtest.result import EXIT_CAUSES, exits_text
+from costbt.reports import charts, tables
+from costbt.reports.html import page, write_page
+from costbt.reports.study_html import (
     MAX_CANDIDATES,
     STUDY_CSS,
     assessment_table,
@@ -56,7 +55,7 @@ from reports.study_html import (
     thresholds_note,
     verdict_html,
 )
-from reports.tables import esc
+from costbt.reports.tables import esc
 
 SHARPE_ID = "chart-window-sharpe"
 HISTORY_ID = "chart-window-history"

@@ -24,8 +24,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data import bundled_files as bf  # noqa: E402
-from data.block_height import (  # noqa: E402
+from costbt.data import bundled_files as bf  # noqa: E402
+from costbt.data.block_height import (  # noqa: E402
     KNOWN_HALVINGS,
     blocks_from_hashrate,
     cumulative_subsidy_btc,
@@ -33,7 +33,7 @@ from data.block_height import (  # noqa: E402
     reconstruct_height,
     subsidy_btc,
 )
-from data.schema import CsvSchema, read_csv_checked  # noqa: E402
+from costbt.data.schema import CsvSchema, read_csv_checked  # noqa: E402
 
 DEFAULT_RAW = ROOT.parent / "shared" / "data" / "raw"
 DEFAULT_OUT = ROOT / "data" / "bundled"

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=900)
     args = parser.parse_args(argv)
 
-    from reports.browser import BrowserError, chromium_binary, inspect_page
+    from costbt.reports.browser import BrowserError, chromium_binary, inspect_page
 
     if not args.report.is_file():
         print(

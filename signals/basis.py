@@ -29,10 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from signals.conditions import as_rule
-from signals.output import SignalOutput
-from signals.params import param
+from costbt.signals.conditions import as_rule
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import param
 
 #: Day count of the annualisation (models.md: ``365 / d``).
 DAYS_PER_YEAR = 365

@@ -38,10 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from signals.conditions import fired_within
-from signals.output import SignalOutput
-from signals.params import ParamError, param
+from costbt.signals.conditions import fired_within
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import ParamError, param
 
 MODES: tuple[str, ...] = ("all", "any", "k_of_n")
 UNKNOWN_POLICIES: tuple[str, ...] = ("false", "true", "skip", "propagate")

@@ -9,7 +9,7 @@ It is read through `data.schema.read_csv_checked`, so a bad file fails with one 
 
 from __future__ import annotations
 
-from data.schema import Column, CsvSchema
+from costbt.data.schema import Column, CsvSchema
 
 ESTIMATES = CsvSchema(
     file="analyst_cost_estimates.csv",

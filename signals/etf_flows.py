@@ -62,11 +62,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from data.bundled_files import ETF_FUNDS
-from signals.conditions import as_rule
-from signals.output import SignalOutput
-from signals.params import param
+from costbt.data.bundled_files import ETF_FUNDS
+from costbt.signals.conditions import as_rule
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import param
 
 #: Flow column choices: ``total`` or a fund's ticker in lower case.
 FUNDS: tuple[str, ...] = ("total", *(t.lower() for t, _ in ETF_FUNDS))

@@ -37,9 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from data import bundled_files as bf
-from signals.fleet_vintage import VintageMix, vintage_mix_efficiency
+from costbt.data import bundled_files as bf
+from costbt.signals.fleet_vintage import VintageMix, vintage_mix_efficiency
 
 HOURS_PER_YEAR = 8766.0
 

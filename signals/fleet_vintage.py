@@ -166,7 +166,7 @@ def vintage_mix_efficiency(
     (CPUs, genesis) plus the deployment lag, the first machine is deployed (nothing else
     existed). Point in time: the value on day d uses ``hashrate_ths`` up to d only.
     """
-    from signals.fleet_efficiency import FRONTIER, frontier_efficiency
+    from costbt.signals.fleet_efficiency import FRONTIER, frontier_efficiency
 
     steps = FRONTIER if frontier is None else tuple(frontier)
     idx = panel.index

@@ -39,11 +39,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from signals.conditions import as_rule, crossed_above, fired_within, held_for
-from signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
-from signals.output import SignalOutput
-from signals.params import param
+from costbt.signals.conditions import as_rule, crossed_above, fired_within, held_for
+from costbt.signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import param
 
 TWO_32 = 2.0**32
 J_PER_KWH = 3.6e6
@@ -313,8 +312,8 @@ DEFAULT_ESTIMATES = Path(__file__).resolve().parent / "reference" / "analyst_cos
 
 def load_estimates(path: str | Path | None = None) -> pd.DataFrame:
     """Dated analyst estimates (validated; see `signals.estimates.ESTIMATES`)."""
-    from data.schema import read_csv_checked
-    from signals.estimates import ESTIMATES
+    from costbt.data.schema import read_csv_checked
+    from costbt.signals.estimates import ESTIMATES
 
     return read_csv_checked(Path(path) if path else DEFAULT_ESTIMATES, ESTIMATES)
 

@@ -24,10 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-
-from signals.conditions import as_rule, held_for
-from signals.output import SignalOutput
-from signals.params import ParamError, param
+from costbt.signals.conditions import as_rule, held_for
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import ParamError, param
 
 NAME = "below_sth_realised_price"
 COLUMN = "sth_realised_price_usd"

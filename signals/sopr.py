@@ -53,12 +53,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
-from signals.conditions import as_rule, crossed_above, held_for
-from signals.output import SignalOutput
-from signals.params import ParamError, param
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
+from costbt.signals.conditions import as_rule, crossed_above, held_for
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import ParamError, param
 
 PROXY_NAME = "sopr_proxy"
 #: Inputs of `sopr_signal` without a given series: the bundled panel columns (Checkonchain, lag 1

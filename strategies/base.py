@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
-from signals.params import param
+from costbt.signals.params import param
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from strategies.base import Plan, Strategy
+from costbt.strategies.base import Plan, Strategy
 
 NAMES = ("buy_and_hold", "weekly_dca")
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-
-from signals.basis import BasisResetParams, basis_reset
-from signals.confluence import MODES, UNKNOWN_POLICIES, combine
-from signals.etf_flows import EtfFlowParams, etf_reversal
-from signals.params import ParamError, param
-from signals.production_cost import BelowCostParams, below_cost
-from signals.sopr import SoprParams, sopr_signal
-from strategies.base import ExitParams, Plan, Strategy, decided
+from costbt.signals.basis import BasisResetParams, basis_reset
+from costbt.signals.confluence import MODES, UNKNOWN_POLICIES, combine
+from costbt.signals.etf_flows import EtfFlowParams, etf_reversal
+from costbt.signals.params import ParamError, param
+from costbt.signals.production_cost import BelowCostParams, below_cost
+from costbt.signals.sopr import SoprParams, sopr_signal
+from costbt.strategies.base import ExitParams, Plan, Strategy, decided
 
 #: The members, each switched by a ``use_<member>`` parameter.
 MEMBERS: tuple[str, ...] = ("cost", "basis", "etf", "sopr")

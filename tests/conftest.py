@@ -53,7 +53,7 @@ def bundled_panel():
 
     Shared: a module's ``panel`` fixture takes its own ``.copy()`` (or a sliced copy).
     """
-    from data import load_panel
+    from costbt.data import load_panel
 
     return load_panel()
 

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from costbt.backtest.cli import app
+from costbt.data import bundle
+from costbt.data import bundled_files as bf
 from typer.testing import CliRunner
-
-from backtest.cli import app
-from data import bundle
-from data import bundled_files as bf
 
 runner = CliRunner()
 

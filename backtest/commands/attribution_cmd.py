@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.cost import parse_params
-from backtest.commands.options import (
+from costbt.backtest.commands.cost import parse_params
+from costbt.backtest.commands.options import (
     load_traded_panel,
     parse_day,
     prepare_report_folder,
     refuse_fees_without_data,
 )
-from backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.console import err, fail, out, reports_bad_input
 
 #: Strategies made of members that attribution can switch off one by one.
 ATTRIBUTABLE = ("confluence",)
@@ -50,12 +49,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """What each confluence member adds: all members, each removed, each alone, on the same
         span against buy-and-hold."""
+        from costbt.backtest.config import resolve
+        from costbt.backtest.engine import EngineConfig
+        from costbt.signals.params import ParamError
+        from costbt.strategies import STRATEGIES
         from rich.table import Table
-
-        from backtest.config import resolve
-        from backtest.engine import EngineConfig
-        from signals.params import ParamError
-        from strategies import STRATEGIES
 
         if strategy not in ATTRIBUTABLE:
             known = ", ".join(ATTRIBUTABLE)
@@ -77,8 +75,8 @@ def register(app: typer.Typer) -> None:
             f"{'+'.join(run.params.members)} ...",
             highlight=False,
         )
-        from backtest import ledger
-        from backtest.attribution import run_attribution
+        from costbt.backtest import ledger
+        from costbt.backtest.attribution import run_attribution
 
         try:
             result = run_attribution(panel, run.params, run.engine, start=first)
@@ -114,8 +112,8 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         if report is not None:
-            from backtest.engine import provenance
-            from reports.attribution_html import write_attribution_report
+            from costbt.backtest.engine import provenance
+            from costbt.reports.attribution_html import write_attribution_report
 
             record = provenance({"strategy": strategy, "command": "attribution"}, run.engine.seed)
             path = write_attribution_report(

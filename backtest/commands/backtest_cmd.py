@@ -6,16 +6,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.cost import parse_params
-from backtest.commands.options import load_traded_panel, parse_day, refuse_fees_without_data
-from backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.commands.cost import parse_params
+from costbt.backtest.commands.options import load_traded_panel, parse_day, refuse_fees_without_data
+from costbt.backtest.console import err, fail, out, reports_bad_input
 
 
 def _fmt(metric: str, value: float) -> str:
     import math
 
-    from reports.tables import COUNT_METRICS, PERCENT_METRICS
+    from costbt.reports.tables import COUNT_METRICS, PERCENT_METRICS
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -60,12 +59,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Backtest a strategy against buy-and-hold and weekly DCA on the point-in-time panel."""
+        from costbt.backtest.config import read_toml, resolve
+        from costbt.backtest.engine import EngineConfig
+        from costbt.signals.params import ParamError, space
+        from costbt.strategies import STRATEGIES
         from rich.table import Table
-
-        from backtest.config import read_toml, resolve
-        from backtest.engine import EngineConfig
-        from signals.params import ParamError, space
-        from strategies import STRATEGIES
 
         try:
             file_cfg = read_toml(config) if config is not None else {}
@@ -109,7 +107,7 @@ def register(app: typer.Typer) -> None:
             f"warm on history from {panel.index.min().date()}) ...",
             highlight=False,
         )
-        from backtest.engine import backtest, summary_table
+        from costbt.backtest.engine import backtest, summary_table
 
         try:
             result = backtest(
@@ -141,8 +139,8 @@ def register(app: typer.Typer) -> None:
         for line in result.notes():
             out.print(line, highlight=False)
         if report is not None:
-            from backtest.episodes import run_episode_study
-            from reports.html import write_report
+            from costbt.backtest.episodes import run_episode_study
+            from costbt.reports.html import write_report
 
             # Strategies with a cost signal get the episode table of their entry signal, with the
             # run's parameters, signals warm on the history, episodes from --start (None for the
@@ -151,8 +149,8 @@ def register(app: typer.Typer) -> None:
             attribution = None
             if run.strategy == "confluence":
                 # What each member adds, on the same span (nine more configurations: counted).
-                from backtest import ledger
-                from backtest.attribution import run_attribution
+                from costbt.backtest import ledger
+                from costbt.backtest.attribution import run_attribution
 
                 attribution = run_attribution(panel, run.params, run.engine, start=first)
                 ledger.record(

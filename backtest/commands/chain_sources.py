@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from costbt.backtest.commands.options import parse_day
+from costbt.backtest.console import fail, out, reports_bad_input
 from rich.markup import escape
-
-from backtest.commands.options import parse_day
-from backtest.console import fail, out, reports_bad_input
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from data.sources.blockchain_com import ChainResult
+    from costbt.data.sources.blockchain_com import ChainResult
 
 PROVIDERS = ("blockchain_com", "coinmetrics")
 
@@ -116,7 +114,7 @@ def register(data_app: typer.Typer) -> None:
         if provider == "blockchain_com":
             if metric:
                 raise fail("--metric applies to --provider coinmetrics (use --chart)")
-            from data.sources import blockchain_com as source
+            from costbt.data.sources import blockchain_com as source
 
             charts = list(dict.fromkeys(chart or source.CHARTS))
             for c in charts:
@@ -129,7 +127,7 @@ def register(data_app: typer.Typer) -> None:
         else:
             if chart:
                 raise fail("--chart applies to --provider blockchain_com (use --metric)")
-            from data.sources import coinmetrics as source
+            from costbt.data.sources import coinmetrics as source
 
             names = [
                 m.strip() for raw in (metric or source.DEFAULT_METRICS) for m in raw.split(",")
@@ -151,11 +149,11 @@ def _run(
     now: pd.Timestamp | None,
 ) -> None:
     """Run each download, printing a summary line per series; stop at the first failure."""
-    from backtest.progress import ConsoleProgress
-    from data.cache import Cache
-    from data.sources import blockchain_com as bc
-    from data.sources import coinmetrics as cm
-    from data.sources.retry import FetchError
+    from costbt.backtest.progress import ConsoleProgress
+    from costbt.data.cache import Cache
+    from costbt.data.sources import blockchain_com as bc
+    from costbt.data.sources import coinmetrics as cm
+    from costbt.data.sources.retry import FetchError
 
     cache = Cache(cache_dir)
     progress = ConsoleProgress(out, quiet=quiet)

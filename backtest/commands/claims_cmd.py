@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import prepare_report_folder
-from backtest.console import fail, out, reports_bad_input
+from costbt.backtest.commands.options import prepare_report_folder
+from costbt.backtest.console import fail, out, reports_bad_input
 
 
 def register(app: typer.Typer) -> None:
@@ -32,10 +31,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check an article's dated claims against the data cut at each claim's day:
         reproduced, differs, or cannot be checked (and why)."""
+        from costbt.backtest import claims as cl
         from rich.markup import escape
         from rich.table import Table
-
-        from backtest import claims as cl
 
         try:
             parsed = cl.read_claims(file)
@@ -55,7 +53,7 @@ def register(app: typer.Typer) -> None:
         out.print(f"verdicts: {cl.summary(checks)}", highlight=False)
         out.print(f"note: {cl.VINTAGE_NOTE}", highlight=False)
         if report is not None:
-            from reports.claims_html import write_claims_report
+            from costbt.reports.claims_html import write_claims_report
 
             path = write_claims_report(parsed, checks, report)
             out.print(f"report written to {path.resolve()}", highlight=False)

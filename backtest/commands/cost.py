@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import parse_day
-from backtest.console import fail, out, reports_bad_input
+from costbt.backtest.commands.options import parse_day
+from costbt.backtest.console import fail, out, reports_bad_input
 
 
 def parse_params(values: list[str] | None) -> dict[str, str]:
@@ -153,12 +152,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print each model's cost per BTC on a day, the price, and the deficit (price/cost - 1)."""
         import pandas as pd
+        from costbt.data.panel import load_panel
+        from costbt.signals import production_cost as pc
+        from costbt.signals.fleet_efficiency import efficiency_sources
+        from costbt.signals.params import ParamError, build
         from rich.table import Table
-
-        from data.panel import load_panel
-        from signals import production_cost as pc
-        from signals.fleet_efficiency import efficiency_sources
-        from signals.params import ParamError, build
 
         models = tuple(model) if model else pc.MODELS
         bad = [m for m in models if m not in pc.MODELS]
@@ -171,7 +169,7 @@ def register(app: typer.Typer) -> None:
         day = parse_day("--at", at)
         panel = load_panel(bundle_dir, cache_dir=cache_dir, use_cache="extend")
         if assumptions.include_fees:
-            from data.cache import Cache
+            from costbt.data.cache import Cache
 
             if "fees_btc" not in panel.columns or not panel["fees_btc"].notna().any():
                 raise fail(

@@ -23,7 +23,7 @@ def _day(v) -> str:
 def register(app: typer.Typer) -> None:
     """Add ``episodes`` to ``app`` (a second call on the same app is a no-op)."""
     # Imported here, not at module level: backtest.cli imports this module while it loads.
-    from backtest.console import fail, out, reports_bad_input
+    from costbt.backtest.console import fail, out, reports_bad_input
 
     if any(getattr(c, "name", None) == "episodes" for c in app.registered_commands):
         return
@@ -65,12 +65,11 @@ def register(app: typer.Typer) -> None:
         """Every episode in which the signal was on (start, end, depth, forward returns,
         drawdown before recovery) and the forward returns over all days, by halving cycle."""
         import pandas as pd
+        from costbt.backtest import episodes as ep
+        from costbt.data.panel import load_panel
+        from costbt.signals import production_cost as pc
+        from costbt.signals.params import ParamError
         from rich.table import Table
-
-        from backtest import episodes as ep
-        from data.panel import load_panel
-        from signals import production_cost as pc
-        from signals.params import ParamError
 
         if signal not in ep.SIGNALS:
             raise fail(f"--signal: unknown signal '{signal}' (known: {', '.join(ep.SIGNALS)})")

@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import CacheDir
+from costbt.backtest.commands.options import CacheDir
 
 ApiUrl = Annotated[
     str | None,
@@ -46,20 +45,20 @@ Revisions = Annotated[
 
 
 def _print(message: str) -> None:
-    from backtest.console import out
+    from costbt.backtest.console import out
 
     out.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _error(message: str, code: int) -> typer.Exit:
     """One error line on stderr (``error: ...``) and the exit to raise (2: bad input)."""
-    from backtest.console import fail
+    from costbt.backtest.console import fail
 
     return fail(message, code)
 
 
 def _summarise(snap, previous, diff, show: int) -> None:
-    from data.sources.farside import describe_revisions
+    from costbt.data.sources.farside import describe_revisions
 
     frame = snap.frame
     first, last = frame.index.min().date(), frame.index.max().date()
@@ -90,10 +89,10 @@ def etf_flows(
     show_revisions: Revisions = 10,
 ) -> None:
     """Fetch Farside's spot-ETF flows as a new dated snapshot; print rows and revisions."""
-    from data.cache import Cache
-    from data.errors import DataError
-    from data.sources import farside
-    from data.sources.retry import FetchError
+    from costbt.data.cache import Cache
+    from costbt.data.errors import DataError
+    from costbt.data.sources import farside
+    from costbt.data.sources.retry import FetchError
 
     cache = Cache(cache_dir)
     if as_of is not None:
@@ -137,6 +136,6 @@ def etf_flows(
 
 def register(data_app: typer.Typer) -> None:
     """Add ``etf-flows`` to ``costbt data``."""
-    from backtest.console import reports_bad_input
+    from costbt.backtest.console import reports_bad_input
 
     data_app.command("etf-flows")(reports_bad_input(etf_flows))

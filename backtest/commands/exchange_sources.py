@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import CacheDir, Now, Quiet, Strict, fail_fetch, parse_instant
-from backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.commands.options import CacheDir, Now, Quiet, Strict, fail_fetch, parse_instant
+from costbt.backtest.console import err, fail, out, reports_bad_input
 
 ApiUrl = Annotated[
     str | None,
@@ -44,11 +43,11 @@ def _summary(results) -> None:
 
 def _run(jobs, *, cache_dir, api_url, quiet, strict, now_ms) -> None:
     """Sync each (exchange_id, SyncRequest); stop at the first failure with one clear line."""
-    from backtest.progress import ConsoleProgress
-    from data.cache import Cache
-    from data.sources.exchange import ExchangeConfig, make_exchange
-    from data.sources.ohlcv import sync
-    from data.sources.retry import FetchError
+    from costbt.backtest.progress import ConsoleProgress
+    from costbt.data.cache import Cache
+    from costbt.data.sources.exchange import ExchangeConfig, make_exchange
+    from costbt.data.sources.ohlcv import sync
+    from costbt.data.sources.retry import FetchError
 
     cache = Cache(cache_dir)
     exchanges = {}
@@ -125,7 +124,7 @@ def register(data_app: typer.Typer) -> None:
         now: Now = None,
     ) -> None:
         """Download candles (or funding rates) into the cache, resuming from what is stored."""
-        from data.sources.ohlcv import SyncRequest
+        from costbt.data.sources.ohlcv import SyncRequest
 
         since_ms, until_ms, now_ms = (
             parse_instant("--since", since),
@@ -173,17 +172,16 @@ def register(data_app: typer.Typer) -> None:
     ) -> None:
         """Download quarterly futures (expired ones too) by exchange instrument id, for basis history."""
         import pandas as pd
-
-        from backtest.progress import ConsoleProgress
-        from data.cache import Cache
-        from data.sources.dated_futures import (
+        from costbt.backtest.progress import ConsoleProgress
+        from costbt.data.cache import Cache
+        from costbt.data.sources.dated_futures import (
             Contract,
             deribit_quarterlies,
             fetch_contract,
             parse_deribit_instrument,
         )
-        from data.sources.exchange import ExchangeConfig, make_exchange
-        from data.sources.retry import FetchError
+        from costbt.data.sources.exchange import ExchangeConfig, make_exchange
+        from costbt.data.sources.retry import FetchError
 
         if exchange != "deribit":
             raise fail(f"--exchange: dated futures are implemented for deribit, not '{exchange}'")
@@ -269,8 +267,8 @@ def register(data_app: typer.Typer) -> None:
         now: Now = None,
     ) -> None:
         """Fetch only what is newer than each cached series' last candle (which is refetched)."""
-        from data.cache import Cache
-        from data.sources.ohlcv import SyncRequest
+        from costbt.data.cache import Cache
+        from costbt.data.sources.ohlcv import SyncRequest
 
         if prepend and since is None:
             raise fail("--prepend needs --since DATE (how far back to extend)")

@@ -16,7 +16,7 @@ MAX_MATCH_DAYS = 3650
 
 def parse_match_days(value: str) -> int:
     """``--match-days``: a whole number of days >= 0; exits 2 naming the flag otherwise."""
-    from backtest.console import fail
+    from costbt.backtest.console import fail
 
     text = value.strip()
     try:
@@ -43,8 +43,8 @@ def _share(v: float) -> str:
 def register(app: typer.Typer) -> None:
     """Add ``fidelity`` to ``app`` (a second call on the same app is a no-op)."""
     # Imported here, not at module level: backtest.cli imports this module while it loads.
-    from backtest.commands.options import parse_day
-    from backtest.console import fail, out, reports_bad_input
+    from costbt.backtest.commands.options import parse_day
+    from costbt.backtest.console import fail, out, reports_bad_input
 
     if any(getattr(c, "name", None) == "fidelity" for c in app.registered_commands):
         return
@@ -75,10 +75,9 @@ def register(app: typer.Typer) -> None:
         if first is not None and last is not None and first > last:
             raise fail(f"--end: {last.date()} is before --start {first.date()}")
 
+        from costbt.data.panel import load_panel
+        from costbt.signals import sopr_fidelity as fid
         from rich.table import Table
-
-        from data.panel import load_panel
-        from signals import sopr_fidelity as fid
 
         panel = load_panel()
         try:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
-from backtest.console import fail, out, reports_bad_input
+from costbt.backtest.console import fail, out, reports_bad_input
 
 Strategy = Annotated[str | None, typer.Option("--strategy", help="Only this strategy.")]
 Data = Annotated[
@@ -32,9 +31,8 @@ def register(app: typer.Typer) -> None:
         """List the configurations counted by strategy, data and kind, with dates and totals."""
         if ctx.invoked_subcommand is not None:
             return
+        from costbt.backtest import ledger
         from rich.table import Table
-
-        from backtest import ledger
 
         rows = ledger.summary(strategy, data)
         path = ledger.ledger_path()
@@ -85,7 +83,7 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, typer.Option("--yes", help="Really reset (recorded).")] = False,
     ) -> None:
         """Stop a strategy's configurations counting (kept in the file, the reset recorded)."""
-        from backtest import ledger
+        from costbt.backtest import ledger
 
         rows = ledger.summary(strategy)
         if not rows:

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
-from backtest.console import fail
+from costbt.backtest.console import fail
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,7 +89,7 @@ def load_traded_panel(
     Signals see all history before ``first`` (warm trailing windows and expanding fits, as a
     trader had them); trading is limited to ``first``..``last``.
     """
-    from data.panel import load_panel
+    from costbt.data.panel import load_panel
 
     whole = load_panel()
     priced = whole.index[whole["close_usd"].notna().to_numpy()]
@@ -110,7 +109,7 @@ def load_traded_panel(
 def wants_fees(fixed: dict, searched=()) -> bool:
     """Whether a run asks for ``include_fees``: fixed to true (raw ``--param`` text or a
     validated value), or searched / swept (``searched``: parameter names)."""
-    from signals.params import Param, ParamError
+    from costbt.signals.params import Param, ParamError
 
     try:  # the parameters' own reading of a bool; a bad value is reported by the run itself
         value = Param("include_fees", "bool", False).validate(fixed.get("include_fees", False))

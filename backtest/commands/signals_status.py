@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import CacheDir, parse_day
-from backtest.console import fail, out, reports_bad_input
+from costbt.backtest.commands.options import CacheDir, parse_day
+from costbt.backtest.console import fail, out, reports_bad_input
 
 
 def _state(value) -> str:
@@ -28,8 +27,8 @@ def _state(value) -> str:
 
 def evaluate(panel, cache_dir: Path | None = None) -> list:
     """Every shipped signal with default parameters, plus their k-of-n confluence."""
-    from data.cache import Cache
-    from signals import basis, confluence, etf_flows, production_cost, realised_price, sopr
+    from costbt.data.cache import Cache
+    from costbt.signals import basis, confluence, etf_flows, production_cost, realised_price, sopr
 
     outputs = [
         production_cost.below_cost(panel, production_cost.BelowCostParams(model="electricity")),
@@ -56,7 +55,7 @@ def evaluate(panel, cache_dir: Path | None = None) -> list:
     ]
     # The confluence strategy's own vote (strategies.confluence): the electricity below-cost
     # rule, the basis reset, the ETF reversal and the SOPR signal above.
-    from strategies.confluence import ConfluenceStrategyParams
+    from costbt.strategies.confluence import ConfluenceStrategyParams
 
     p = ConfluenceStrategyParams()
     members = [outputs[0], outputs[3], outputs[4], outputs[5]]
@@ -84,10 +83,9 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheDir = None,
     ) -> None:
         """Print every signal's state on a day: entry, exit and its main indicator."""
+        from costbt.data.panel import load_panel
         from rich.markup import escape
         from rich.table import Table
-
-        from data.panel import load_panel
 
         panel = load_panel()
         day = parse_day("--at", at) or panel.index.max()
@@ -102,8 +100,7 @@ def register(app: typer.Typer) -> None:
         for col in ("signal", "entry", "exit", "indicator"):
             t.add_column(col, no_wrap=col == "indicator")
         import pandas as pd
-
-        from data.panel import column_catalogue
+        from costbt.data.panel import column_catalogue
 
         lags = column_catalogue().set_index("column")["lag_days"].to_dict()
         for o in evaluate(panel, cache_dir):
@@ -117,7 +114,7 @@ def register(app: typer.Typer) -> None:
                 else f"{first} = {val}"
             )
             if first == "basis" and val == val:
-                from signals.basis import BasisResetParams
+                from costbt.signals.basis import BasisResetParams
 
                 what = ind.attrs.get("source", "basis")
                 raw = ind["basis_raw"].loc[day] if "basis_raw" in ind.columns else float("nan")

@@ -17,21 +17,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import CacheDir
+from costbt.backtest.commands.options import CacheDir
 
 PROVIDERS = ("glassnode",)
 
 
 def _print(message: str) -> None:
-    from backtest.console import out
+    from costbt.backtest.console import out
 
     out.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _error(message: str, code: int) -> typer.Exit:
     """One error line on stderr (``error: ...``) and the exit to raise (2: bad input)."""
-    from backtest.console import fail
+    from costbt.backtest.console import fail
 
     return fail(message, code)
 
@@ -93,9 +92,9 @@ def sopr(
     if api_url is not None and not api_url.startswith(("http://", "https://")):
         raise _error(f"--api-url: '{api_url}' is not an http(s) URL", 2)
 
-    from data.cache import Cache
-    from data.sources import glassnode
-    from data.sources.retry import FetchError
+    from costbt.data.cache import Cache
+    from costbt.data.sources import glassnode
+    from costbt.data.sources.retry import FetchError
 
     config = glassnode.GlassnodeConfig(
         base_url=api_url or glassnode.DEFAULT_BASE_URL, timeout_s=timeout
@@ -159,9 +158,9 @@ def import_file(
     cache_dir: CacheDir = None,
 ) -> None:
     """Import a vendor's daily CSV/JSON export into the cache through a column mapping."""
-    from data.cache import Cache
-    from data.errors import DataError
-    from data.sources import vendor_import
+    from costbt.data.cache import Cache
+    from costbt.data.errors import DataError
+    from costbt.data.sources import vendor_import
 
     cols = parse_mapping(mapping)
     try:
@@ -190,7 +189,7 @@ def import_file(
 
 def register(data_app: typer.Typer) -> None:
     """Add ``sopr`` and ``import`` to ``costbt data``."""
-    from backtest.console import reports_bad_input
+    from costbt.backtest.console import reports_bad_input
 
     data_app.command("sopr")(reports_bad_input(sopr))
     data_app.command("import")(reports_bad_input(import_file))

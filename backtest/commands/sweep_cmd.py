@@ -6,22 +6,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.cost import parse_params
-from backtest.commands.options import (
+from costbt.backtest.commands.cost import parse_params
+from costbt.backtest.commands.options import (
     load_traded_panel,
     parse_day,
     refuse_fees_without_data,
     wants_fees,
 )
-from backtest.console import cell, err, fail, out, reports_bad_input
-from backtest.result import exits_text
-from data.errors import DataError
+from costbt.backtest.console import cell, err, fail, out, reports_bad_input
+from costbt.backtest.result import exits_text
+from costbt.data.errors import DataError
 
 
 def sweep_notes(results) -> list[str]:
     """How many combinations tested nothing, and how much of the span had a signal."""
-    from backtest.degenerate import BUY_AND_HOLD, NEVER_IN
+    from costbt.backtest.degenerate import BUY_AND_HOLD, NEVER_IN
 
     n = len(results)
     never = int((results["flag"] == NEVER_IN).sum())
@@ -96,6 +95,12 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Seed of the verification sample.")] = 0,
     ) -> None:
         """Evaluate every combination of the grid (fast path), print the top N, write the results."""
+        from costbt.backtest import fast, ledger
+        from costbt.backtest.engine import EngineConfig
+        from costbt.backtest.grid import GridError, grid_size, parse_axis
+        from costbt.backtest.sweep import SweepError, SweepSpec, run_sweep, verify
+        from costbt.signals.params import ParamError, space
+        from costbt.strategies import STRATEGIES
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -104,13 +109,6 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
         from rich.table import Table
-
-        from backtest import fast, ledger
-        from backtest.engine import EngineConfig
-        from backtest.grid import GridError, grid_size, parse_axis
-        from backtest.sweep import SweepError, SweepSpec, run_sweep, verify
-        from signals.params import ParamError, space
-        from strategies import STRATEGIES
 
         if strategy not in STRATEGIES or STRATEGIES[strategy].benchmark:
             raise fail(f"--strategy: unknown strategy '{strategy}'")
@@ -243,7 +241,7 @@ def register(app: typer.Typer) -> None:
             f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {tried:,} configurations tried for {strategy} on data {data.label} ({data.key}) so far",
             highlight=False,
         )
-        from backtest.sweep import deflated_best
+        from costbt.backtest.sweep import deflated_best
 
         deflated = deflated_best(panel, results, spec, metric, tried)
         a = deflated["assessment"]
@@ -269,10 +267,10 @@ def register(app: typer.Typer) -> None:
         )
         out.print(f"verdict: {a.verdict}", highlight=False)
         try:
-            from reports.sweep_html import write_sweep_report
+            from costbt.reports.sweep_html import write_sweep_report
         except ImportError:
             return
-        from backtest.overfitting import cost_assumptions
+        from costbt.backtest.overfitting import cost_assumptions
 
         assumptions = list(cost_assumptions(names))
         page = write_sweep_report(

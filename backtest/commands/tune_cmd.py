@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import (
+from costbt.backtest.commands.options import (
     CacheDir,
     load_traded_panel,
     parse_day,
@@ -15,8 +14,8 @@ from backtest.commands.options import (
     refuse_fees_without_data,
     wants_fees,
 )
-from backtest.console import cell, err, fail, out, reports_bad_input
-from backtest.result import exits_text
+from costbt.backtest.console import cell, err, fail, out, reports_bad_input
+from costbt.backtest.result import exits_text
 
 
 def register(app: typer.Typer) -> None:
@@ -108,9 +107,9 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheDir = None,
     ) -> None:
         """Search the strategy's parameters with Optuna; print the best and the top trials."""
-        from backtest import ledger, tuning
-        from backtest.commands.cost import parse_params
-        from backtest.degenerate import LABELS
+        from costbt.backtest import ledger, tuning
+        from costbt.backtest.commands.cost import parse_params
+        from costbt.backtest.degenerate import LABELS
 
         if objective not in tuning.OBJECTIVES:
             raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
@@ -322,8 +321,8 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         if report is not None:
-            from backtest.evaluator import Evaluator
-            from reports.study_html import write_study_report
+            from costbt.backtest.evaluator import Evaluator
+            from costbt.reports.study_html import write_study_report
 
             try:
                 path = write_study_report(

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from backtest.commands.options import (
+from costbt.backtest.commands.options import (
     load_traded_panel,
     parse_day,
     prepare_report_folder,
     refuse_fees_without_data,
     wants_fees,
 )
-from backtest.console import err, fail, out, reports_bad_input
-from backtest.result import exits_text
+from costbt.backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.result import exits_text
 
 
 def _num(value, fmt: str = ".3g") -> str:
@@ -164,9 +163,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Walk-forward: tune on each training window, trade the next one, stitch them and
         compare in-sample with out-of-sample and with buy-and-hold on the same days."""
-        from backtest import ledger, tuning
-        from backtest import walkforward as wf
-        from backtest.commands.cost import parse_params
+        from costbt.backtest import ledger, tuning
+        from costbt.backtest import walkforward as wf
+        from costbt.backtest.commands.cost import parse_params
 
         # ---- every flag checked before any work (exit 2, one line naming the flag)
         try:
@@ -229,7 +228,7 @@ def register(app: typer.Typer) -> None:
         panel, _, _ = load_traded_panel(first, last)
         fee_flag = "--include" if "include_fees" in (names or ()) else "--param"
         refuse_fees_without_data(panel, wants_fees(fixed, names), fee_flag)
-        from backtest.evaluator import Evaluator
+        from costbt.backtest.evaluator import Evaluator
 
         # The windows are planned, as the run plans them, on the days the entry rule is known.
         try:
@@ -365,9 +364,9 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             from datetime import UTC, datetime
 
-            from backtest import provenance as prov
-            from backtest.evaluator import Evaluator
-            from reports.walkforward_html import write_walkforward_report
+            from costbt.backtest import provenance as prov
+            from costbt.backtest.evaluator import Evaluator
+            from costbt.reports.walkforward_html import write_walkforward_report
 
             earlier = [
                 r["oos_sharpe"]
@@ -396,10 +395,9 @@ def register(app: typer.Typer) -> None:
 
 def _print_result(result) -> None:
     """The per-window tables, the stitched summary against buy-and-hold, the efficiency."""
+    from costbt.backtest.degenerate import LABELS, label
+    from costbt.backtest.result import EXIT_CAUSES
     from rich.table import Table
-
-    from backtest.degenerate import LABELS, label
-    from backtest.result import EXIT_CAUSES
 
     table = result.table()
     names = result.param_names()

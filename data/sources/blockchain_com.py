@@ -50,12 +50,11 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
-
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
-from data.sources.http_client import HttpClient
-from data.sources.progress import Progress, SilentProgress
-from data.sources.retry import FetchError, RetryPolicy
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
+from costbt.data.sources.http_client import HttpClient
+from costbt.data.sources.progress import Progress, SilentProgress
+from costbt.data.sources.retry import FetchError, RetryPolicy
 
 BASE_URL = "https://api.blockchain.info"
 ENV_URL = "COSTBT_BLOCKCHAIN_COM_URL"

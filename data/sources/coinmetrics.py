@@ -57,10 +57,9 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
-from data.sources.blockchain_com import (
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
+from costbt.data.sources.blockchain_com import (
     GENESIS,
     ChainResult,
     check_cached,
@@ -71,9 +70,9 @@ from data.sources.blockchain_com import (
     public_url,
     utc_today,
 )
-from data.sources.http_client import HttpClient
-from data.sources.progress import Progress, SilentProgress
-from data.sources.retry import FetchError, RetryPolicy
+from costbt.data.sources.http_client import HttpClient
+from costbt.data.sources.progress import Progress, SilentProgress
+from costbt.data.sources.retry import FetchError, RetryPolicy
 
 COMMUNITY_URL = "https://community-api.coinmetrics.io/v4"
 PRO_URL = "https://api.coinmetrics.io/v4"

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import ccxt
 import numpy as np
 import pandas as pd
-
-from data.cache import Cache, SeriesKey
-from data.sources.exchange import call
-from data.sources.ohlcv import OHLCV_COLUMNS, SyncResult, _client_version, find_gaps, merge
-from data.sources.retry import FetchError, RetryPolicy
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.sources.exchange import call
+from costbt.data.sources.ohlcv import OHLCV_COLUMNS, SyncResult, _client_version, find_gaps, merge
+from costbt.data.sources.retry import FetchError, RetryPolicy
 
 DAY_MS = 86_400_000
 EXPIRY_HOUR_UTC = 8

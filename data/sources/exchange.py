@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ccxt
-
-from data.sources.retry import FetchError, RetryPolicy, parse_retry_after
+from costbt.data.sources.retry import FetchError, RetryPolicy, parse_retry_after
 
 ENV_EXCHANGE_URL = "COSTBT_EXCHANGE_URL"
 

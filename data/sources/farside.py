@@ -42,11 +42,10 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pandas as pd
-
-from data import bundled_files as bf
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
-from data.sources.retry import FetchError, RetryPolicy
+from costbt.data import bundled_files as bf
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
+from costbt.data.sources.retry import FetchError, RetryPolicy
 
 SOURCE = "farside"
 KIND = "etf_flows"
@@ -492,7 +491,7 @@ def fetch_snapshot(
     ``policy``; a page that does not parse raises `FetchError` and writes nothing, so the cache
     is unchanged on every failure. ``now`` (the fetch time, UTC) names the snapshot.
     """
-    from data.sources.http_client import HttpClient
+    from costbt.data.sources.http_client import HttpClient
 
     client = HttpClient(
         config.base_url,

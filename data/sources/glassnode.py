@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
-from data.sources.retry import FetchError, RetryPolicy
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
+from costbt.data.sources.retry import FetchError, RetryPolicy
 
 ENV_KEYS = ("COSTBT_GLASSNODE_API_KEY", "GLASSNODE_API_KEY")
 DEFAULT_BASE_URL = "https://api.glassnode.com"
@@ -185,7 +184,7 @@ def fetch_sopr(
     (missing or rejected key, retries exhausted, malformed JSON) leaves the cache unchanged.
     Raises `FetchError` (exit 2 for a missing or rejected key).
     """
-    from data.sources.http_client import HttpClient
+    from costbt.data.sources.http_client import HttpClient
 
     var, key = api_key_from_env(environ)
     stored = cache.read(KEY)

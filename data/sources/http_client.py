@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from data.sources.retry import FetchError, RetryPolicy, parse_retry_after
+from costbt.data.sources.retry import FetchError, RetryPolicy, parse_retry_after
 
 USER_AGENT = "costbt (+https://github.com/costbt)"
 

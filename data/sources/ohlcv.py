@@ -26,11 +26,10 @@ from typing import Literal
 import ccxt
 import numpy as np
 import pandas as pd
-
-from data.cache import Cache, SeriesKey
-from data.sources.exchange import FUNDING_PAGE_LIMIT, PAGE_LIMIT, call
-from data.sources.progress import Progress, SilentProgress
-from data.sources.retry import FetchError, RetryPolicy
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.sources.exchange import FUNDING_PAGE_LIMIT, PAGE_LIMIT, call
+from costbt.data.sources.progress import Progress, SilentProgress
+from costbt.data.sources.retry import FetchError, RetryPolicy
 
 Kind = Literal["ohlcv", "funding"]
 OHLCV_COLUMNS = ("open_quote", "high_quote", "low_quote", "close_quote", "volume_base")

@@ -42,9 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
 
 #: Known kinds: their allowed costbt columns with units, and whether values must be > 0.
 KIND_COLUMNS: dict[str, dict[str, str]] = {

@@ -22,17 +22,17 @@ def _block() -> None:
 
 
 def sweep_spec():
-    from backtest import tuning
-    from backtest.grid import parse_axis
-    from backtest.sweep import SweepSpec
+    from costbt.backtest import tuning
+    from costbt.backtest.grid import parse_axis
+    from costbt.backtest.sweep import SweepSpec
 
     params = tuning.parameters("below_cost")
     return SweepSpec("below_cost", tuple(parse_axis(g, params) for g in GRID), {}, CHUNK)
 
 
 def sweep(out: str, block_after: int) -> None:
-    from backtest.sweep import run_sweep
-    from data import load_panel
+    from costbt.backtest.sweep import run_sweep
+    from costbt.data import load_panel
 
     def on_chunk(chunk: int, size: int) -> None:
         print(f"chunk {chunk}", flush=True)
@@ -43,10 +43,9 @@ def sweep(out: str, block_after: int) -> None:
 
 
 def walkforward(n_trials: int, block_after: int) -> None:
+    from costbt.backtest.walkforward import run_walkforward
+    from costbt.data import load_panel
     from optuna.trial import TrialState
-
-    from backtest.walkforward import run_walkforward
-    from data import load_panel
 
     done = {"n": 0}
 

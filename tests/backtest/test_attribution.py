@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from costbt.backtest.attribution import BENCHMARK, run_attribution, variant_params, variants
+from costbt.backtest.cli import app
+from costbt.signals.params import ParamError, build
+from costbt.strategies.confluence import ConfluenceStrategyParams, plan
 from typer.testing import CliRunner
-
-from backtest.attribution import BENCHMARK, run_attribution, variant_params, variants
-from backtest.cli import app
-from signals.params import ParamError, build
-from strategies.confluence import ConfluenceStrategyParams, plan
 
 runner = CliRunner()
 START = pd.Timestamp("2023-06-01")
@@ -84,8 +83,8 @@ def test_every_row_is_on_the_same_days_as_buy_and_hold(attribution):
 
 
 def test_the_all_row_is_the_confluence_strategy_itself(panel, attribution):
-    from backtest.engine import EngineConfig, run_strategy
-    from strategies.confluence import STRATEGY
+    from costbt.backtest.engine import EngineConfig, run_strategy
+    from costbt.strategies.confluence import STRATEGY
 
     run = run_strategy(
         panel, STRATEGY, ConfluenceStrategyParams(), EngineConfig(), START, report_extras=False
@@ -152,7 +151,7 @@ def test_bad_input_is_one_line_naming_the_flag_and_exit_2(args, flag):
 
 
 def test_the_ledger_counts_the_variants_under_the_data_key(tmp_path, panel):
-    from backtest import ledger
+    from costbt.backtest import ledger
 
     r = runner.invoke(app, ["attribution", "--start", "2025-01-01", "--end", "2025-12-31"])
     assert r.exit_code == 0, r.output

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from costbt.backtest import claims as cl
+from costbt.backtest.cli import app
 from typer.testing import CliRunner
-
-from backtest import claims as cl
-from backtest.cli import app
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "claims"

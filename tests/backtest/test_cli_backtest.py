@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from costbt.backtest.cli import app
 from typer.testing import CliRunner
-
-from backtest.cli import app
 
 runner = CliRunner()
 
@@ -84,7 +83,7 @@ def test_list_params_shows_defaults_and_ranges():
 
 
 def test_report_flag_writes_one_self_contained_file(tmp_path):
-    from reports.offline import find_external_references
+    from costbt.reports.offline import find_external_references
 
     target = tmp_path / "out" / "bc.html"
     r = runner.invoke(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from costbt.backtest.cli import app
 from typer.testing import CliRunner
-
-from backtest.cli import app
 
 runner = CliRunner()
 

@@ -7,16 +7,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
-from backtest.cli import app
-from backtest.degenerate import (
+from costbt.backtest.cli import app
+from costbt.backtest.degenerate import (
     BUY_AND_HOLD,
     NEVER_IN,
     DegeneracyThresholds,
     degeneracy,
     market_correlation,
 )
+from typer.testing import CliRunner
 
 
 def test_no_trade_is_never_in():
@@ -63,7 +62,7 @@ def test_the_backtest_names_buy_and_hold_in_disguise():
 
 @pytest.mark.parametrize("missing", [None, "", float("nan"), pd.NA])
 def test_a_missing_flag_reads_as_no_flag(missing):
-    from backtest.degenerate import label
+    from costbt.backtest.degenerate import label
 
     assert label(missing) == ""
     assert label(BUY_AND_HOLD) == "indistinguishable from buy-and-hold"

@@ -7,11 +7,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-
-from backtest import metrics as m
-from backtest.engine import EngineConfig, backtest, simulate
-from strategies import STRATEGIES
-from strategies.base import ExitParams, Plan, time_stop_exits
+from costbt.backtest import metrics as m
+from costbt.backtest.engine import EngineConfig, backtest, simulate
+from costbt.strategies import STRATEGIES
+from costbt.strategies.base import ExitParams, Plan, time_stop_exits
 
 FEE, SLIP = 0.001, 0.0005
 
@@ -153,7 +152,7 @@ CASES = [
     ("name", "overrides"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
 )
 def test_vectorbt_equity_equals_the_plain_loop_reference(panel, name, overrides):
-    from signals.params import build
+    from costbt.signals.params import build
 
     strategy = STRATEGIES[name]
     params = build(strategy.params, overrides)
@@ -254,7 +253,7 @@ def test_the_first_bar_fills_the_signal_of_the_row_before_it(panel):
 
 
 def test_a_run_from_start_acts_on_the_signal_known_the_day_before(panel):
-    from backtest.engine import run_strategy
+    from costbt.backtest.engine import run_strategy
 
     params = STRATEGIES["below_cost"].params()
     rule = STRATEGIES["below_cost"].plan(panel, params).entries
@@ -275,7 +274,7 @@ def test_close_at_end_sells_at_the_last_close_with_costs_and_buys_nothing_there(
 
 
 def _run_exits(panel, plan: Plan, exits: ExitParams, close_at_end: bool = False) -> dict:
-    from backtest.engine import exits_by_cause, orders_for
+    from costbt.backtest.engine import exits_by_cause, orders_for
 
     bars = ohlc(panel, "2021-01-01", "2022-12-31")
     orders = orders_for(bars, plan, exits, CONFIG, close_at_end=close_at_end)
@@ -318,7 +317,7 @@ def test_exits_are_counted_by_cause(panel):
 
 
 def test_entry_share_and_signal_coverage_come_from_the_entry_rule(panel):
-    from backtest.engine import rule_coverage
+    from costbt.backtest.engine import rule_coverage
 
     days = pd.date_range("2024-01-01", periods=10)
     rule = pd.Series([True, False, None, True, False, None, None, True, True, False], index=days)

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from costbt.backtest import episodes as ep
+from costbt.backtest.commands import episodes_cmd
 from typer.testing import CliRunner
-
-from backtest import episodes as ep
-from backtest.commands import episodes_cmd
 
 NA = pd.NA
 
@@ -135,7 +134,7 @@ def study(panel):
 
 
 def test_below_cost_fired_a_handful_of_times_each_below_cost(panel, study):
-    from signals import production_cost as pc
+    from costbt.signals import production_cost as pc
 
     e = study.episodes
     assert 0 < len(e) < 40  # 28 on the bundled data (8 with --merge-days 30)

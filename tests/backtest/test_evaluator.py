@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from costbt.backtest import fast
+from costbt.backtest import metrics as m
+from costbt.backtest.engine import EngineConfig, run_strategy
+from costbt.backtest.evaluator import Evaluator
+from costbt.signals import production_cost as pc
+from costbt.signals.params import build
+from costbt.strategies import STRATEGIES
+from costbt.strategies.below_cost import BelowCostStrategyParams
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from backtest import fast
-from backtest import metrics as m
-from backtest.engine import EngineConfig, run_strategy
-from backtest.evaluator import Evaluator
-from signals import production_cost as pc
-from signals.params import build
-from strategies import STRATEGIES
-from strategies.below_cost import BelowCostStrategyParams
 
 ROWS = [
     {"entry_ratio": 1.0, "exit_ratio": 1.6, "power_price": 0.06},

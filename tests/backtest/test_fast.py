@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from backtest import fast
-from backtest.fast import METRICS, sweep_below_cost, verify_against_vectorbt
-from signals import production_cost as pc
+from costbt.backtest import fast
+from costbt.backtest.fast import METRICS, sweep_below_cost, verify_against_vectorbt
+from costbt.signals import production_cost as pc
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,14 @@ import pandas as pd
 import platformdirs
 import pytest
 import typer
+from costbt.backtest import ledger, tuning
+from costbt.backtest.commands.ledger_cmd import register as register_ledger
+from costbt.backtest.commands.tune_cmd import register as register_tune
+from costbt.backtest.grid import parse_axis
+from costbt.backtest.sweep import STATE, SweepError, SweepSpec, run_sweep
+from costbt.backtest.tuning_storage import this_process
+from costbt.data.errors import DataError
 from typer.testing import CliRunner
-
-from backtest import ledger, tuning
-from backtest.commands.ledger_cmd import register as register_ledger
-from backtest.commands.tune_cmd import register as register_tune
-from backtest.grid import parse_axis
-from backtest.sweep import STATE, SweepError, SweepSpec, run_sweep
-from backtest.tuning_storage import this_process
-from data.errors import DataError
 
 runner = CliRunner()
 PERIOD = ("2020-01-01", "2023-12-31")
@@ -242,7 +241,7 @@ def test_a_dead_runs_entry_is_reconciled_from_the_storage_set_not_added(panel, t
 
 
 def test_failed_trials_do_not_count(panel, tmp_path, monkeypatch):
-    from backtest.evaluator import Evaluator
+    from costbt.backtest.evaluator import Evaluator
 
     real, calls = Evaluator.metrics, {"n": 0}
 

@@ -18,12 +18,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from costbt.backtest import degenerate
+from costbt.backtest import overfitting as o
+from costbt.backtest import validation as v
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from backtest import degenerate
-from backtest import overfitting as o
-from backtest import validation as v
 
 DAYS = pd.date_range("2020-01-01", periods=800)
 FAST = {"n_boot": 200, "spa_reps": 200}  # bootstrap sizes: enough for the plumbing checked here

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-
-from backtest.result import EXIT_CAUSES, BacktestResult, exits_text
+from costbt.backtest.result import EXIT_CAUSES, BacktestResult, exits_text
 
 
 def test_exits_text_names_every_cause_with_a_count_in_cause_order():

@@ -7,17 +7,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from costbt.backtest import fast, ledger
+from costbt.backtest import overfitting as o
+from costbt.backtest.cli import app
+from costbt.backtest.engine import EngineConfig
+from costbt.backtest.evaluator import Evaluator
+from costbt.backtest.grid import GridError, grid_size, parse_axis
+from costbt.backtest.sweep import SweepError, SweepSpec, combinations, run_sweep
+from costbt.signals.params import space
+from costbt.strategies import STRATEGIES
 from typer.testing import CliRunner
-
-from backtest import fast, ledger
-from backtest import overfitting as o
-from backtest.cli import app
-from backtest.engine import EngineConfig
-from backtest.evaluator import Evaluator
-from backtest.grid import GridError, grid_size, parse_axis
-from backtest.sweep import SweepError, SweepSpec, combinations, run_sweep
-from signals.params import space
-from strategies import STRATEGIES
 
 PARAMS = {p.name: p for p in (*space(STRATEGIES["below_cost"].params), *space(EngineConfig))}
 runner = CliRunner()
@@ -186,9 +185,9 @@ def test_a_verification_difference_fails_loudly(tmp_path, monkeypatch):
 
 
 def test_an_accumulation_sweep_runs_on_the_engine_and_matches_a_backtest(panel, tmp_path):
-    from backtest.engine import run_strategy
-    from backtest.metrics import sharpe
-    from signals.params import build
+    from costbt.backtest.engine import run_strategy
+    from costbt.backtest.metrics import sharpe
+    from costbt.signals.params import build
 
     axes = (parse_axis("tranches=2,4", PARAMS_ACC), parse_axis("fees_bps=10,30", PARAMS_ACC))
     results = run_sweep(panel, SweepSpec("accumulation", axes, {}, chunk_size=3), tmp_path)
@@ -224,7 +223,7 @@ PARAMS_ACC = {p.name: p for p in (*space(STRATEGIES["accumulation"].params), *sp
 
 
 def test_the_best_of_a_sweep_is_deflated_by_the_number_of_trials(panel, tmp_path):
-    from backtest.sweep import deflated_best
+    from costbt.backtest.sweep import deflated_best
 
     spec = spec_small()
     results = run_sweep(panel, spec, tmp_path)
@@ -237,10 +236,10 @@ def test_the_best_of_a_sweep_is_deflated_by_the_number_of_trials(panel, tmp_path
 
 
 def test_the_best_of_a_sweep_is_judged_against_buy_and_hold_over_every_combination(panel, tmp_path):
-    from backtest import validation
-    from backtest.benchmarks import buy_and_hold_returns
-    from backtest.metrics import sharpe
-    from backtest.sweep import deflated_best
+    from costbt.backtest import validation
+    from costbt.backtest.benchmarks import buy_and_hold_returns
+    from costbt.backtest.metrics import sharpe
+    from costbt.backtest.sweep import deflated_best
 
     spec = spec_small()
     results = run_sweep(panel, spec, tmp_path)

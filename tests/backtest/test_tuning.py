@@ -7,12 +7,11 @@ import math
 import pandas as pd
 import pytest
 import typer
+from costbt.backtest import ledger, tuning
+from costbt.backtest.commands.tune_cmd import register
+from costbt.backtest.evaluator import Evaluator
 from optuna.trial import TrialState
 from typer.testing import CliRunner
-
-from backtest import ledger, tuning
-from backtest.commands.tune_cmd import register
-from backtest.evaluator import Evaluator
 
 runner = CliRunner()
 
@@ -158,7 +157,7 @@ def test_the_command_runs_and_records(tmp_path):
     assert r.exit_code == 0, r.output
     assert "best sharpe" in r.output or "no feasible trial" in r.output
     assert (tmp_path / "optuna" / "cli.log").exists()
-    from data import load_panel
+    from costbt.data import load_panel
 
     assert ledger.trials("below_cost", ledger.data_key(load_panel())) == 6
 
@@ -186,7 +185,7 @@ def test_no_defined_value_is_the_worst_not_a_failure(panel, tmp_path, monkeypatc
         return {k: (0.0 if k != "sharpe" else math.nan) for k in tuning_metrics()}
 
     def tuning_metrics():
-        from backtest.fast import METRICS
+        from costbt.backtest.fast import METRICS
 
         return METRICS
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 import typer
+from costbt.backtest import ledger, tuning
+from costbt.backtest.commands.tune_cmd import register
+from costbt.backtest.tuning_storage import OWNER_ATTR, STALE_ATTR
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from backtest import ledger, tuning
-from backtest.commands.tune_cmd import register
-from backtest.tuning_storage import OWNER_ATTR, STALE_ATTR
 from tests.servers.postgres import LocalPostgres, PostgresUnavailable
 
 STUDY = "workers"
@@ -257,7 +257,7 @@ def test_n_trials_and_total_together_exit_2_naming_both(tmp_path):
 
 
 def test_total_adds_only_the_missing_trials(tmp_path):
-    from data import load_panel
+    from costbt.data import load_panel
 
     panel = load_panel().loc[:"2023-12-31"]
     kw = dict(storage=str(tmp_path / "t.log"), study_name="t", cache_dir=tmp_path)
@@ -289,7 +289,7 @@ def test_a_total_already_reached_adds_nothing_and_says_so(tmp_path):
 
 
 def test_an_owner_is_alive_only_while_its_process_runs():
-    from backtest import tuning_storage as ts
+    from costbt.backtest import tuning_storage as ts
 
     me = ts.this_process()
     assert ts.owner_alive(me) is True
@@ -306,7 +306,7 @@ def test_an_owner_is_alive_only_while_its_process_runs():
 
 
 def test_the_journal_lock_of_a_killed_writer_is_free_at_once(tmp_path):
-    from backtest.tuning_storage import FlockLock
+    from costbt.backtest.tuning_storage import FlockLock
 
     journal = str(tmp_path / "s.log")
     code = (

@@ -26,9 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from backtest import degenerate
-from backtest import overfitting as o
+from costbt.backtest import degenerate
+from costbt.backtest import overfitting as o
 
 FAST = {"n_boot": 100, "spa_reps": 300}
 K = 30

@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from costbt.backtest import ledger, tuning
+from costbt.backtest import walkforward as wf
+from costbt.backtest.commands.walkforward_cmd import register
+from costbt.backtest.evaluator import Evaluator
 from typer.testing import CliRunner
-
-from backtest import ledger, tuning
-from backtest import walkforward as wf
-from backtest.commands.walkforward_cmd import register
-from backtest.evaluator import Evaluator
 
 runner = CliRunner()
 DAY = pd.Timedelta(days=1)
@@ -399,7 +398,7 @@ def test_the_command_prints_the_windows_and_the_summary(tmp_path):
     assert "against buy-and-hold on the same days" in r.output
     assert "walk-forward efficiency" in r.output
     assert "ledger: 4 trials recorded" in r.output
-    from data import load_panel
+    from costbt.data import load_panel
 
     assert ledger.trials("below_cost", ledger.data_key(load_panel())) == 4
 
@@ -474,8 +473,8 @@ def test_days_without_signal_data_are_in_no_window(panel, tmp_path, monkeypatch)
 def test_windows_record_entry_share_exits_and_flags(result):
     t = result.table()
     assert t["oos_entry_share"].dropna().between(0, 1).all()
-    from backtest.degenerate import degeneracy
-    from backtest.result import EXIT_CAUSES
+    from costbt.backtest.degenerate import degeneracy
+    from costbt.backtest.result import EXIT_CAUSES
 
     exits = t[[f"oos_exits_{c}" for c in EXIT_CAUSES]].sum(axis=1)
     assert (exits == t["oos_trades"]).all()  # every OOS entry ends by exactly one cause
@@ -516,7 +515,7 @@ def test_the_command_refuses_to_search_assumptions_without_the_flag(tmp_path):
 def test_the_report_renders_windows_with_and_without_a_flag(result, tmp_path):
     from dataclasses import replace
 
-    from reports.walkforward_html import write_walkforward_report
+    from costbt.reports.walkforward_html import write_walkforward_report
 
     windows = [replace(result.windows[0], flag="buy_and_hold"), *result.windows[1:]]
     mixed = replace(result, windows=windows)

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-
-from data import bundle
-from data.bundled_files import CHAIN_1D
-from data.cache import Cache, SeriesKey
+from costbt.data import bundle
+from costbt.data.bundled_files import CHAIN_1D
+from costbt.data.cache import Cache, SeriesKey
 
 COINMETRICS_KEY = SeriesKey("coinmetrics", "asset_metrics", "btc", "1d")
 HASH_RATE_KEY = SeriesKey("blockchain_com", "chart", "hash-rate", "1d")

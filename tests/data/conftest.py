@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from data import bundle
-from data.panel import build_panel, load_sources
+from costbt.data import bundle
+from costbt.data.panel import build_panel, load_sources
 
 REPO = Path(__file__).resolve().parents[2]
 RAW = REPO.parent / "shared" / "data" / "raw"

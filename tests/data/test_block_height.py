@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from data.block_height import (
+from costbt.data.block_height import (
     blocks_from_hashrate,
     continue_chain,
     cumulative_subsidy_btc,
     reconstruct_height,
     subsidy_btc,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize(
@@ -133,7 +132,7 @@ def test_missing_days_are_imputed_at_144_blocks_and_flagged():
 
 
 def test_reconstruction_of_the_real_chain_needs_only_small_corrections_since_2018(chain):
-    from data.block_height import blocks_from_hashrate as bfh
+    from costbt.data.block_height import blocks_from_hashrate as bfh
 
     blocks, _ = bfh(chain["hashrate_ths"], chain["difficulty"])
     rec = reconstruct_height(blocks, chain["difficulty"])

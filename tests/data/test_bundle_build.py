@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from data import bundle
+from costbt.data import bundle
 
 from .conftest import RAW, REPO
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from data import bundle
-from data.block_height import KNOWN_HALVINGS, subsidy_btc
+from costbt.data import bundle
+from costbt.data.block_height import KNOWN_HALVINGS, subsidy_btc
 
 from .conftest import manifest_entry
 
@@ -124,7 +123,7 @@ def test_daily_funding_mean_agrees_with_the_8_hour_rates():
 
 
 def test_manifest_records_units_sources_and_licences_for_every_file(manifest):
-    from data import bundled_files as bf
+    from costbt.data import bundled_files as bf
 
     assert [e["file"] for e in manifest["files"]] == [s.file for s in bf.ALL]
     for entry in manifest["files"]:

@@ -7,9 +7,8 @@ import json
 
 import pandas as pd
 import pytest
-
-from data.cache import ENV_CACHE_DIR, Cache, SeriesKey, cache_dir
-from data.errors import DataError
+from costbt.data.cache import ENV_CACHE_DIR, Cache, SeriesKey, cache_dir
+from costbt.data.errors import DataError
 
 KEY = SeriesKey("binance", "ohlcv", "BTC/USDT", "1d")
 

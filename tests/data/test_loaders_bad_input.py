@@ -11,13 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from costbt.data import bundle
+from costbt.data import bundled_files as bf
+from costbt.data.errors import DataError
+from costbt.data.schema import read_csv_checked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from data import bundle
-from data import bundled_files as bf
-from data.errors import DataError
-from data.schema import read_csv_checked
 
 SPOT = bf.SPOT_1D
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from data import bundle
-from data.cache import Cache, SeriesKey
-from data.overlay import OVERLAYS, combine, funding_daily_mean
-from data.panel import SOURCES_BY_NAME, build_panel, load_panel, truncate_sources
+from costbt.data import bundle
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.overlay import OVERLAYS, combine, funding_daily_mean
+from costbt.data.panel import SOURCES_BY_NAME, build_panel, load_panel, truncate_sources
 
 SPOT_KEY = SeriesKey("binance", "ohlcv", "BTC/USDT", "1d")
 FUNDING_KEY = SeriesKey("binance", "funding", "BTC/USDT:USDT", "8h")
@@ -85,8 +84,8 @@ def test_load_panel_records_which_rows_came_from_the_cache(tmp_path, spot):
 
 
 def test_overlays_keep_the_point_in_time_contract(tmp_path, spot):
-    from data.overlay import apply_overlays
-    from data.panel import load_sources
+    from costbt.data.overlay import apply_overlays
+    from costbt.data.panel import load_sources
 
     cache = Cache(tmp_path)
     cache.write(SPOT_KEY, as_ccxt_candles(spot.loc["2020-01-01":]), client="ccxt")
@@ -98,7 +97,7 @@ def test_overlays_keep_the_point_in_time_contract(tmp_path, spot):
 
 
 def test_every_overlay_targets_a_panel_source():
-    from data.panel import SOURCES_BY_NAME
+    from costbt.data.panel import SOURCES_BY_NAME
 
     assert {o.source for o in OVERLAYS} <= set(SOURCES_BY_NAME)
     assert FUNDING_KEY in {o.key for o in OVERLAYS}
@@ -107,7 +106,7 @@ def test_every_overlay_targets_a_panel_source():
 def test_the_panel_can_be_built_as_of_a_farside_snapshot(tmp_path):
     from datetime import UTC, datetime
 
-    from data.sources.farside import snapshot_key
+    from costbt.data.sources.farside import snapshot_key
 
     cache = Cache(tmp_path)
     flows = bundle.load_etf_flows()
@@ -185,7 +184,7 @@ def test_the_chain_overlay_leaves_every_bundled_chain_day_unchanged(extended, bu
 
 
 def test_a_day_missing_from_the_cached_chain_stays_missing(extended):
-    from signals.production_cost import cost_models
+    from costbt.signals.production_cost import cost_models
 
     day = extended.loc["2026-03-02"]
     assert day[CHAIN_COLS].isna().all()  # hash rate, difficulty and all that follows from them
@@ -202,7 +201,7 @@ def test_the_chain_ends_with_the_cache_and_is_not_carried_further(extended):
 
 
 def test_the_electricity_cost_is_known_on_the_days_the_cache_adds(extended):
-    from signals import production_cost as pc
+    from costbt.signals import production_cost as pc
 
     costs = pc.cost_models(extended, models=pc.CHAIN_MODELS)
     known = costs.loc["2026-02-13":"2026-03-31"].drop(pd.Timestamp("2026-03-02"))

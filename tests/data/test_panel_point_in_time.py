@@ -8,10 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from data.panel import (
+from costbt.data.panel import (
     PANEL_SOURCES,
     SOURCES_BY_NAME,
     build_panel,
@@ -19,6 +16,8 @@ from data.panel import (
     load_panel,
     truncate_sources,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FIRST = pd.Timestamp("2009-01-03")
 LAST = pd.Timestamp("2026-08-13")

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from costbt.backtest.result import BacktestResult
 
-from backtest.result import BacktestResult
 from tests.reports.sample import build_result
 
 
@@ -21,6 +21,6 @@ def sample_result() -> BacktestResult:
 @pytest.fixture(scope="session")
 def sample_report(sample_result, tmp_path_factory) -> Path:
     """The sample result written with `write_report` into a fresh nested folder."""
-    from reports.html import write_report
+    from costbt.reports.html import write_report
 
     return write_report(sample_result, tmp_path_factory.mktemp("report") / "out" / "sample.html")

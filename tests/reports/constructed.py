@@ -21,8 +21,7 @@ import zlib
 import numpy as np
 import optuna
 import pandas as pd
-
-from backtest import metrics
+from costbt.backtest import metrics
 
 DAYS = pd.date_range("2019-01-01", "2023-12-31", freq="D")
 MIN_TRADES = 3
@@ -47,7 +46,7 @@ class ConstructedEvaluator:
 
     def row(self, params: dict) -> dict:
         """``params`` over the real strategy and engine defaults (costs, fill, cash)."""
-        from backtest.fast import parameter_defaults
+        from costbt.backtest.fast import parameter_defaults
 
         return {**parameter_defaults(), **params}
 
@@ -127,8 +126,8 @@ def constructed_study(
 
 def constructed_walkforward(evaluator: ConstructedEvaluator, *, strategy: str = "below_cost"):
     """A `WalkForwardResult` of three windows (2-year training, 1-year test), built by hand."""
-    from backtest import tuning
-    from backtest import walkforward as wf
+    from costbt.backtest import tuning
+    from costbt.backtest import walkforward as wf
 
     results, pieces, bench = [], [], []
     close = evaluator.panel["close_usd"]

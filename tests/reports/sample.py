@@ -19,8 +19,7 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from backtest.result import BacktestResult
+from costbt.backtest.result import BacktestResult
 
 START, END = "2020-01-01", "2020-12-31"
 FEE = 0.001
@@ -102,8 +101,8 @@ def _trades(close: pd.Series) -> pd.DataFrame:
 @functools.cache
 def _inputs() -> tuple[pd.Series, pd.Series, pd.DataFrame]:
     """2020 closes, electricity-model cost and its P10/P50/P90 band (loaded once)."""
-    from data import load_panel
-    from signals.production_cost import cost_band, cost_models
+    from costbt.data import load_panel
+    from costbt.signals.production_cost import cost_band, cost_models
 
     panel = load_panel()
     close = panel["close_usd"].loc[START:END].rename("close")

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from backtest.attribution import BENCHMARK, COLUMNS, Attribution, variants
-from reports.attribution_html import render_attribution_report
-from reports.html import render_report
-from reports.offline import find_external_references
-from strategies.confluence import ConfluenceStrategyParams
+from costbt.backtest.attribution import BENCHMARK, COLUMNS, Attribution, variants
+from costbt.reports.attribution_html import render_attribution_report
+from costbt.reports.html import render_report
+from costbt.reports.offline import find_external_references
+from costbt.strategies.confluence import ConfluenceStrategyParams
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,7 @@ def test_the_page_shows_every_variant_and_what_each_member_adds(attribution):
 
 def test_the_confluence_backtest_report_has_the_section(monkeypatch, sample_result, attribution):
     monkeypatch.setattr(
-        "reports.html.tearsheet_html", lambda *a, **k: '<div class="qs-tearsheet">stub</div>'
+        "costbt.reports.html.tearsheet_html", lambda *a, **k: '<div class="qs-tearsheet">stub</div>'
     )
     page = render_report(sample_result, attribution=attribution)
     assert 'id="attribution"' in page and "What each member adds" in page

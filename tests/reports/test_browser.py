@@ -18,11 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from reports import charts
-from reports.browser import Chromium, chromium_binary, inspect_page
-from reports.html import HEADINGS
-from reports.offline import CONTENT_SECURITY_POLICY
+from costbt.reports import charts
+from costbt.reports.browser import Chromium, chromium_binary, inspect_page
+from costbt.reports.html import HEADINGS
+from costbt.reports.offline import CONTENT_SECURITY_POLICY
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "reports" / "out" / "screenshots" / "report.png"

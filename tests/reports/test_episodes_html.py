@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from costbt.backtest import episodes as ep
+from costbt.reports.html import EPISODES_SECTION, HEADINGS, render_report
 from typer.testing import CliRunner
-
-from backtest import episodes as ep
-from reports.html import EPISODES_SECTION, HEADINGS, render_report
 
 DAYS = pd.date_range("2020-01-01", periods=500, freq="D")
 RUNS = (("2020-02-20", "2020-02-29"), ("2020-07-19", "2020-07-23"))
@@ -43,7 +42,7 @@ def constructed_study() -> ep.EpisodeStudy:
 @pytest.fixture()
 def stub_tearsheet(monkeypatch):
     monkeypatch.setattr(
-        "reports.html.tearsheet_html", lambda *a, **k: '<div class="qs-tearsheet">stub</div>'
+        "costbt.reports.html.tearsheet_html", lambda *a, **k: '<div class="qs-tearsheet">stub</div>'
     )
 
 
@@ -77,7 +76,7 @@ def panel(bundled_panel) -> pd.DataFrame:
 
 
 def test_run_episode_study_uses_the_runs_cost_signal_and_parameters(panel) -> None:
-    from strategies import STRATEGIES
+    from costbt.strategies import STRATEGIES
 
     params = STRATEGIES["below_cost"].params(entry_ratio=1.1, confirm_days=2)
     study = ep.run_episode_study(panel, "below_cost", params, reps=100)
@@ -96,7 +95,7 @@ def test_run_episode_study_uses_the_runs_cost_signal_and_parameters(panel) -> No
 def test_episodes_begin_at_the_runs_first_day_when_the_panel_holds_earlier_history(
     panel,
 ) -> None:
-    from strategies import STRATEGIES
+    from costbt.strategies import STRATEGIES
 
     params = STRATEGIES["below_cost"].params()
     whole = ep.run_episode_study(panel, "below_cost", params, reps=100)
@@ -115,7 +114,7 @@ def test_episodes_begin_at_the_runs_first_day_when_the_panel_holds_earlier_histo
 
 
 def test_run_episode_study_is_none_for_a_strategy_without_a_cost_signal(panel) -> None:
-    from strategies import STRATEGIES
+    from costbt.strategies import STRATEGIES
 
     params = STRATEGIES["buy_and_hold"].params()
     assert ep.run_episode_study(panel, "buy_and_hold", params) is None
@@ -127,7 +126,7 @@ def test_run_episode_study_is_none_for_a_strategy_without_a_cost_signal(panel) -
 def test_backtest_command_gives_the_report_episodes_only_for_below_cost(
     monkeypatch, tmp_path, sample_result, strategy, has_episodes
 ) -> None:
-    from backtest.cli import app
+    from costbt.backtest.cli import app
 
     written = {}
 
@@ -138,8 +137,8 @@ def test_backtest_command_gives_the_report_episodes_only_for_below_cost(
 
     # The engine is replaced by the hand-built sample result (no vectorbt): only the command's
     # choice of episode study is under test here.
-    monkeypatch.setattr("backtest.engine.backtest", lambda *a, **k: sample_result)
-    monkeypatch.setattr("reports.html.write_report", capture)
+    monkeypatch.setattr("costbt.backtest.engine.backtest", lambda *a, **k: sample_result)
+    monkeypatch.setattr("costbt.reports.html.write_report", capture)
     args = ["backtest", "--strategy", strategy, "--start", "2020-01-01", "--end", "2020-12-31"]
     result = CliRunner().invoke(app, [*args, "--report", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from backtest.result import BacktestResult
-from reports import charts
-from reports.html import HEADINGS, TearsheetWarning, render_report, write_report
-from reports.normalise import normalise_result
-from reports.offline import find_external_references
-from reports.tearsheet import (
+from costbt.backtest.result import BacktestResult
+from costbt.reports import charts
+from costbt.reports.html import HEADINGS, TearsheetWarning, render_report, write_report
+from costbt.reports.normalise import normalise_result
+from costbt.reports.offline import find_external_references
+from costbt.reports.tearsheet import (
     TearsheetError,
     embeddable_fragment,
     safe_label,
     scope_css,
 )
+
 from tests.reports.sample import build_result
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
@@ -233,7 +233,7 @@ def test_normalise_makes_every_axis_naive_utc(sample_result: BacktestResult) -> 
 @pytest.fixture()
 def stub_tearsheet(monkeypatch):
     monkeypatch.setattr(
-        "reports.html.tearsheet_html", lambda *a, **k: '<div class="qs-tearsheet">stub</div>'
+        "costbt.reports.html.tearsheet_html", lambda *a, **k: '<div class="qs-tearsheet">stub</div>'
     )
 
 
@@ -249,7 +249,7 @@ def test_quantstats_failure_leaves_the_rest_of_the_report(monkeypatch, sample_re
     def broken(*args, **kwargs):
         raise TearsheetError("quantstats failed: KeyError: <boom>")
 
-    monkeypatch.setattr("reports.html.tearsheet_html", broken)
+    monkeypatch.setattr("costbt.reports.html.tearsheet_html", broken)
     with pytest.warns(TearsheetWarning, match="tear sheet left out"):
         page = render_report(sample_result)
     assert "could not be rendered: quantstats failed: KeyError: &lt;boom&gt;" in page
@@ -258,14 +258,14 @@ def test_quantstats_failure_leaves_the_rest_of_the_report(monkeypatch, sample_re
 
 def test_write_report_is_atomic(monkeypatch, tmp_path, sample_result) -> None:
     target = tmp_path / "a" / "b" / "r.html"
-    monkeypatch.setattr("reports.html.render_report", lambda result: "<!DOCTYPE html>ok")
+    monkeypatch.setattr("costbt.reports.html.render_report", lambda result: "<!DOCTYPE html>ok")
     assert write_report(sample_result, target) == target
     assert target.read_text() == "<!DOCTYPE html>ok"
 
     def fail(result):
         raise RuntimeError("render failed")
 
-    monkeypatch.setattr("reports.html.render_report", fail)
+    monkeypatch.setattr("costbt.reports.html.render_report", fail)
     with pytest.raises(RuntimeError):
         write_report(sample_result, target)
     assert target.read_text() == "<!DOCTYPE html>ok"  # the old report is untouched
@@ -352,8 +352,8 @@ def test_band_outline_never_bridges_unknown_days() -> None:
 
 
 def test_provenance_without_git_says_unknown(monkeypatch) -> None:
-    from backtest import provenance as facts
-    from reports import provenance
+    from costbt.backtest import provenance as facts
+    from costbt.reports import provenance
 
     monkeypatch.setattr(facts, "_git", lambda *a, **k: None)
     values = provenance.merged({"data_manifest_hash": "abc", "config": {"x": 1}}, {"seed": 7})

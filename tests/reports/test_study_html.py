@@ -16,12 +16,10 @@ import numpy as np
 import optuna
 import pytest
 import typer
-from typer.testing import CliRunner
-
-from backtest import metrics, tuning
-from reports import charts
-from reports.offline import find_external_references
-from reports.study_html import (
+from costbt.backtest import metrics, tuning
+from costbt.reports import charts
+from costbt.reports.offline import find_external_references
+from costbt.reports.study_html import (
     HEADINGS,
     HISTORY_ID,
     candidate_trials,
@@ -32,6 +30,8 @@ from reports.study_html import (
     render_study_report,
     span_buy_and_hold,
 )
+from typer.testing import CliRunner
+
 from tests.reports.constructed import ConstructedEvaluator, constructed_study, settings
 
 LEDGER = 1234
@@ -275,7 +275,7 @@ def test_a_study_without_a_feasible_trial_says_why(evaluator) -> None:
 
 
 def _app() -> typer.Typer:
-    from backtest.commands.tune_cmd import register
+    from costbt.backtest.commands.tune_cmd import register
 
     app = typer.Typer()
     register(app)
@@ -312,7 +312,7 @@ def test_tune_command_exits_2_when_the_report_folder_cannot_be_created(tmp_path:
 
 
 def test_the_top_trials_table_names_degenerate_trials() -> None:
-    from reports.study_html import trial_table
+    from costbt.reports.study_html import trial_table
 
     trial = optuna.trial.create_trial(
         params={"x": 0.5},
@@ -334,7 +334,7 @@ def test_the_top_trials_table_names_degenerate_trials() -> None:
 
 def test_buy_and_hold_is_charged_the_best_trials_own_costs(evaluator, monkeypatch) -> None:
     # fees_bps searched: the benchmark pays the fees the best trial paid, not the defaults
-    import reports.study_html as study_html
+    import costbt.reports.study_html as study_html
 
     searched = constructed_study(evaluator, name="fees-searched", param="fees_bps")
     seen: list[dict] = []

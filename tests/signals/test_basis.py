@@ -14,13 +14,14 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from data.cache import Cache, SeriesKey
-from data.sources.dated_futures import deribit_instrument, load_dated_futures, quarterly_expiries
-from data.sources.ohlcv import OHLCV_COLUMNS
-from signals.basis import (
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.sources.dated_futures import (
+    deribit_instrument,
+    load_dated_futures,
+    quarterly_expiries,
+)
+from costbt.data.sources.ohlcv import OHLCV_COLUMNS
+from costbt.signals.basis import (
     BasisResetParams,
     annualised_basis,
     basis_reset,
@@ -32,10 +33,12 @@ from signals.basis import (
     perp_premium,
     premium_implied_funding_basis,
 )
-from signals.conditions import as_rule
-from signals.lookahead import check_point_in_time
-from signals.output import SignalOutput
-from signals.params import ParamError, build, space
+from costbt.signals.conditions import as_rule
+from costbt.signals.lookahead import check_point_in_time
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import ParamError, build, space
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FUNDING_START = pd.Timestamp("2019-09-10")  # first day of the bundled funding history
 FUNDING_END = pd.Timestamp("2026-07-31")  # last day of the bundled funding history

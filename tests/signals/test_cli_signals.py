@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+from costbt.backtest.cli import app
+from costbt.data.cache import Cache, SeriesKey
 from typer.testing import CliRunner
-
-from backtest.cli import app
-from data.cache import Cache, SeriesKey
 
 runner = CliRunner()
 
@@ -55,7 +54,7 @@ def test_a_lagged_series_says_which_day_its_value_is_about(tmp_path):
 
 
 def test_the_confluence_row_is_the_confluence_strategys_entry_vote(tmp_path, bundled_panel):
-    from strategies.confluence import ConfluenceStrategyParams, plan
+    from costbt.strategies.confluence import ConfluenceStrategyParams, plan
 
     rule = plan(bundled_panel, ConfluenceStrategyParams()).entry_rule
     for day in ("2025-11-22", "2024-08-07"):

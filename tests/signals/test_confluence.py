@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from costbt.signals.confluence import UNKNOWN_POLICIES, ConfluenceParams, combine, confluence
+from costbt.signals.etf_flows import etf_reversal
+from costbt.signals.lookahead import check_point_in_time
+from costbt.signals.output import SignalOutput
+from costbt.signals.params import ParamError, build, space
+from costbt.signals.sopr import sopr_signal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from signals.confluence import UNKNOWN_POLICIES, ConfluenceParams, combine, confluence
-from signals.etf_flows import etf_reversal
-from signals.lookahead import check_point_in_time
-from signals.output import SignalOutput
-from signals.params import ParamError, build, space
-from signals.sopr import sopr_signal
 
 LO, HI = pd.Timestamp("2023-10-01"), pd.Timestamp("2026-05-01")
 CUTOFFS = st.lists(
@@ -205,7 +204,7 @@ def test_confluence_of_etf_reversal_and_real_sth_sopr_is_point_in_time(
 def test_the_confluence_strategys_vote_on_its_four_real_members_is_point_in_time(panel):
     # Cost (electricity), the bundled 3-month basis, ETF flows and STH-SOPR, as traded; cutoffs
     # where every member has data, and one inside the 2021 basis reset.
-    from strategies.confluence import ConfluenceStrategyParams, plan
+    from costbt.strategies.confluence import ConfluenceStrategyParams, plan
 
     def fn(p: pd.DataFrame):
         return plan(p, ConfluenceStrategyParams()).entry_rule

@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from signals.etf_flows import (
+from costbt.signals.etf_flows import (
     EtfFlowParams,
     EtfTrendParams,
     etf_reversal,
@@ -16,8 +13,10 @@ from signals.etf_flows import (
     flow_indicators,
     published_flows,
 )
-from signals.lookahead import check_point_in_time
-from signals.params import ParamError, build, space
+from costbt.signals.lookahead import check_point_in_time
+from costbt.signals.params import ParamError, build, space
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FIRST_ROW = pd.Timestamp("2024-01-12")  # 2024-01-11's flows (the first), usable the next day
 # Cutoffs from a month before the first flow to a fortnight after the last (2026-04-11's row).

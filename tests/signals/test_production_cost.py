@@ -7,20 +7,19 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from typer.testing import CliRunner
-
-from signals import production_cost as pc
-from signals.fleet_efficiency import (
+from costbt.signals import production_cost as pc
+from costbt.signals.fleet_efficiency import (
     EfficiencyTimeline,
     cbeci_consumption_twh,
     cbeci_implied_efficiency,
     fleet_efficiency,
     frontier_efficiency,
 )
-from signals.lookahead import check_point_in_time
-from signals.params import ParamError, build, space
+from costbt.signals.lookahead import check_point_in_time
+from costbt.signals.params import ParamError, build, space
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 FIRST, LAST = pd.Timestamp("2015-01-26"), pd.Timestamp("2026-08-13")
 CUTOFFS = st.integers(0, (LAST - FIRST).days).map(lambda k: FIRST + pd.Timedelta(days=k))
@@ -299,7 +298,7 @@ def test_the_checker_catches_a_full_sample_fit(panel):
 
 def test_costbt_cost_at_2025_11_20_prints_every_model():
     result = CliRunner().invoke(
-        __import__("backtest.cli", fromlist=["app"]).app,
+        __import__("costbt.backtest.cli", fromlist=["app"]).app,
         ["cost", "--at", "2025-11-20", "--draws", "20"],
     )
     assert result.exit_code == 0, result.output
@@ -311,7 +310,7 @@ def test_costbt_cost_at_2025_11_20_prints_every_model():
 
 
 def test_costbt_cost_dates_and_ages_the_external_estimate():
-    from backtest.cli import app
+    from costbt.backtest.cli import app
 
     result = CliRunner().invoke(app, ["cost", "--at", "2026-02-04", "--draws", "0"])
     assert result.exit_code == 0, result.output
@@ -322,7 +321,7 @@ def test_costbt_cost_dates_and_ages_the_external_estimate():
 
 
 def test_costbt_cost_says_an_expired_estimate_is_not_current():
-    from backtest.cli import app
+    from costbt.backtest.cli import app
 
     result = CliRunner().invoke(
         app, ["cost", "--at", "2026-06-01", "--model", "external", "--draws", "0"]
@@ -336,7 +335,7 @@ def test_costbt_cost_says_an_expired_estimate_is_not_current():
 
 
 def _cost_text(*args: str) -> tuple[int, str]:
-    from backtest.cli import app
+    from costbt.backtest.cli import app
 
     result = CliRunner().invoke(app, ["cost", "--draws", "0", *args])
     return result.exit_code, " ".join(result.output.split())  # lines wrap at the width
@@ -384,7 +383,7 @@ def test_costbt_cost_uses_chain_data_from_the_download_cache(tmp_path):
     ],
 )
 def test_costbt_cost_rejects_bad_input_with_exit_2(args, message):
-    from backtest.cli import app
+    from costbt.backtest.cli import app
 
     result = CliRunner().invoke(app, ["cost", *args])
     assert result.exit_code == 2 and message in result.stderr

@@ -5,14 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
-from signals.lookahead import check_point_in_time
-from signals.params import ParamError, build, space
-from signals.sopr import (
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
+from costbt.signals.lookahead import check_point_in_time
+from costbt.signals.params import ParamError, build, space
+from costbt.signals.sopr import (
     PROXY_NAME,
     SoprParams,
     load_cached_sopr,
@@ -20,6 +17,8 @@ from signals.sopr import (
     sopr_proxy,
     sopr_signal,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FIRST, LAST = pd.Timestamp("2015-01-26"), pd.Timestamp("2026-08-13")
 CUTOFFS = st.lists(

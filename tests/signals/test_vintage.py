@@ -12,20 +12,19 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from data.panel import build_panel
-from signals import production_cost as pc
-from signals.fleet_efficiency import (
+from costbt.data.panel import build_panel
+from costbt.signals import production_cost as pc
+from costbt.signals.fleet_efficiency import (
     FRONTIER,
     EfficiencyTimeline,
     cbeci_implied_efficiency,
     efficiency_sources,
     fleet_efficiency,
 )
-from signals.fleet_vintage import VintageMix, vintage_mix, vintage_mix_efficiency
-from signals.lookahead import check_point_in_time
+from costbt.signals.fleet_vintage import VintageMix, vintage_mix, vintage_mix_efficiency
+from costbt.signals.lookahead import check_point_in_time
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 PUBLISHED = pd.Timestamp("2019-07-02")  # CBECI's launch: its first panel row
 FIRST, LAST = pd.Timestamp("2009-01-10"), pd.Timestamp("2026-02-12")
@@ -42,7 +41,7 @@ def panel(bundled_panel) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def sources():
-    from data.panel import load_sources
+    from costbt.data.panel import load_sources
 
     return load_sources()
 
@@ -85,7 +84,7 @@ def test_altering_cbeci_changes_nothing_dated_before_its_publication(panel, sour
 
 def test_the_vintage_test_would_catch_a_panel_that_shows_cbeci_early(panel, sources):
     """Without the declared first-available day, altering CBECI moves 2018's costs."""
-    from data.panel import PANEL_SOURCES
+    from costbt.data.panel import PANEL_SOURCES
 
     undated = tuple(
         dataclasses.replace(s, first_available=None) if s.name == "cbeci" else s

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from costbt.backtest.cli import app
+from costbt.data.bundle import load_chain
+from costbt.data.cache import Cache
+from costbt.data.errors import DataError
+from costbt.data.sources import blockchain_com as bc
+from costbt.data.sources.http_client import HttpClient
+from costbt.data.sources.retry import FetchError, RetryPolicy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from backtest.cli import app
-from data.bundle import load_chain
-from data.cache import Cache
-from data.errors import DataError
-from data.sources import blockchain_com as bc
-from data.sources.http_client import HttpClient
-from data.sources.retry import FetchError, RetryPolicy
 from tests.servers.base import Fault
 from tests.servers.blockchain_com import BlockchainComServer
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
-from backtest.cli import app
-from data.cache import Cache
-from data.sources.dated_futures import (
+from costbt.backtest.cli import app
+from costbt.data.cache import Cache
+from costbt.data.sources.dated_futures import (
     Contract,
     binance_coinm_symbol,
     deribit_instrument,
@@ -23,8 +21,10 @@ from data.sources.dated_futures import (
     quarterly_expiries,
     tradingview_to_frame,
 )
-from data.sources.exchange import ExchangeConfig, make_exchange
-from data.sources.retry import FetchError, RetryPolicy
+from costbt.data.sources.exchange import ExchangeConfig, make_exchange
+from costbt.data.sources.retry import FetchError, RetryPolicy
+from typer.testing import CliRunner
+
 from tests.servers.base import Fault
 from tests.servers.deribit import DeribitServer
 

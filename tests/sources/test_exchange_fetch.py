@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from costbt.data import bundle
+from costbt.data.cache import Cache
+from costbt.data.sources.exchange import ExchangeConfig, make_exchange
+from costbt.data.sources.ohlcv import SyncRequest, sync
+from costbt.data.sources.retry import FetchError, RetryPolicy
 
-from data import bundle
-from data.cache import Cache
-from data.sources.exchange import ExchangeConfig, make_exchange
-from data.sources.ohlcv import SyncRequest, sync
-from data.sources.retry import FetchError, RetryPolicy
 from tests.servers.base import Fault
 from tests.servers.binance import BinanceServer
 
@@ -224,7 +224,7 @@ def test_a_5xx_fails_at_once_keeping_the_complete_pages_and_a_rerun_finishes(
 
 
 def cache_key():
-    from data.sources.ohlcv import series_key
+    from costbt.data.sources.ohlcv import series_key
 
     return series_key("binance", SyncRequest("BTC/USDT"))
 

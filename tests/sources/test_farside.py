@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from costbt.backtest.cli import app
+from costbt.data import bundle
+from costbt.data import bundled_files as bf
+from costbt.data.cache import Cache, SeriesKey
+from costbt.data.errors import DataError
+from costbt.data.panel import build_panel, load_sources
+from costbt.data.sources import farside
+from costbt.data.sources.retry import FetchError, RetryPolicy
 from typer.testing import CliRunner
 
-from backtest.cli import app
-from data import bundle
-from data import bundled_files as bf
-from data.cache import Cache, SeriesKey
-from data.errors import DataError
-from data.panel import build_panel, load_sources
-from data.sources import farside
-from data.sources.retry import FetchError, RetryPolicy
 from tests.servers.base import Fault
 from tests.servers.farside import PAGE_PATH, FarsideServer
 
