@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, replace
 
 import pandas as pd
+
 from costbt.backtest.engine import EngineConfig, run_strategy, signal_span
 from costbt.strategies.confluence import MEMBERS, STRATEGY, ConfluenceStrategyParams
 

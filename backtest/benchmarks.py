@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest.degenerate import market_correlation
 from costbt.backtest.engine import TRADE_COLUMNS, EngineConfig, StrategyRun, candles
 from costbt.strategies.benchmarks import NAMES, fill_schedule

@@ -214,6 +214,7 @@ def data_status(
 
 def _cache_status(cache_dir: Path | None, strict: bool) -> None:
     import pandas as pd
+
     from costbt.data.cache import Cache
     from costbt.data.coverage import cached_series
 
@@ -305,6 +306,7 @@ def data_panel(
     import json
 
     import pandas as pd
+
     from costbt.data.panel import load_panel
 
     if use_cache not in ("extend", "replace", "no"):

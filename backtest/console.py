@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import typer
-from costbt.data.errors import DataError
 from rich.console import Console
 from rich.markup import escape
+
+from costbt.data.errors import DataError
 
 # Wide output when piped (CI logs, files); the terminal's width otherwise.
 out = Console(width=None if sys.stdout.isatty() else 150)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest import metrics as m
 from costbt.backtest.degenerate import degeneracy, market_correlation
 from costbt.backtest.fast import DIAGNOSTICS, EXIT_CAUSES, METRICS

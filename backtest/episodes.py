@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.data.block_height import KNOWN_HALVINGS
 
 HORIZONS: tuple[int, ...] = (30, 90, 180, 365)

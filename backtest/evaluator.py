@@ -35,6 +35,7 @@ from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest import fast
 from costbt.signals import production_cost as pc
 from costbt.signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency

@@ -34,9 +34,10 @@ from dataclasses import fields
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
+
 from costbt.backtest.result import EXIT_CAUSES
 from costbt.signals import production_cost as pc
-from numba import njit, prange
 
 PERIODS = 365
 #: Every per-combination output, in the kernel's column order. Beyond performance, each run says

@@ -371,6 +371,7 @@ def _count_study(study) -> tuple[int, int]:
 def _open_study(spec: str, name: str):
     """The study at ``spec`` (redacted: a password comes from the environment), or a reason."""
     import optuna
+
     from costbt.backtest import tuning
 
     tuning.quiet_optuna()

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest import degenerate as dg
 from costbt.backtest import metrics, validation
 

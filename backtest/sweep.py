@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest.grid import Axis, grid_size
 from costbt.data.cache import atomic_write_bytes, frame_to_parquet_bytes
 

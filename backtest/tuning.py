@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from costbt.backtest.degenerate import degeneracy
 from costbt.signals.params import Param, ParamError
 

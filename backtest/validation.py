@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from arch.bootstrap import SPA, StationaryBootstrap
-from costbt.backtest import metrics
 from scipy import stats
+
+from costbt.backtest import metrics
 
 EULER_GAMMA = 0.5772156649015329
 

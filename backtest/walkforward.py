@@ -74,6 +74,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest import metrics as m
 from costbt.backtest import tuning
 from costbt.backtest.benchmarks import span_benchmarks
@@ -598,6 +599,7 @@ def run_walkforward(
     `backtest.tuning.TuningError` or `WalkForwardError` on bad settings before any trial.
     """
     import optuna
+
     from costbt.backtest.evaluator import Evaluator
 
     if objective not in tuning.OBJECTIVES:

@@ -72,6 +72,7 @@ def _peak_rss_mb() -> float:
 def child_vectorbt(size: int, out_path: str) -> dict:
     """vectorbt's from_signals on the whole grid at once (signals built per distinct rule)."""
     import vectorbt as vbt
+
     from costbt.backtest.engine import candles, shift_to_next_bar
     from costbt.backtest.fast import cost_sets, normalize_grid, ratio_series
     from costbt.data import load_panel
@@ -137,6 +138,7 @@ def child_vectorbt(size: int, out_path: str) -> dict:
 def child_fast(size: int, out_path: str) -> dict:
     """The fast path on the grid (numba compiled and warmed up first, reported separately)."""
     import numba
+
     from costbt.backtest.engine import candles
     from costbt.backtest.fast import sweep_below_cost
     from costbt.data import load_panel

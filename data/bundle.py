@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from costbt.data import bundled_files as bf
 from costbt.data.errors import DataError
 from costbt.data.schema import CsvSchema, read_csv_checked

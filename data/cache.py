@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
 from costbt.data.errors import DataError
 
 ENV_CACHE_DIR = "COSTBT_CACHE_DIR"

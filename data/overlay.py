@@ -30,6 +30,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
 from costbt.data.block_height import continue_chain
 from costbt.data.cache import Cache, SeriesKey
 

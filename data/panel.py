@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from costbt.data import bundle
 from costbt.data import bundled_files as bf
 from costbt.data.cached_files import FEES_1D

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
 from costbt.data.errors import DataError
 
 Kind = Literal["float", "int", "str"]

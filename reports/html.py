@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+
 from costbt.backtest.episodes import EpisodeStudy, episode_display, unconditional_display
 from costbt.backtest.result import PERIODS_PER_YEAR, BacktestResult
 from costbt.reports import charts, provenance, tables

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
+
 from costbt.backtest.result import BacktestResult
 
 TRADE_TIME_COLUMNS = ("entry_time", "exit_time")

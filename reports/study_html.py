@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from costbt.backtest import degenerate, metrics, overfitting, tuning
 from costbt.backtest.result import exits_text
 from costbt.reports import charts, provenance, tables

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest import degenerate
 from costbt.backtest.result import exits_text
 from costbt.reports import charts, provenance, tables

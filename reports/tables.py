@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest.result import EXIT_CAUSES
 
 MISSING = "n/a"

@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+
 from costbt.backtest.result import PERIODS_PER_YEAR
 from costbt.reports.offline import find_external_references
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest import degenerate, metrics, overfitting
 from costbt.backtest.result import EXIT_CAUSES, exits_text
 from costbt.reports import charts, tables

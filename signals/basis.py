@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.signals.conditions import as_rule
 from costbt.signals.output import SignalOutput
 from costbt.signals.params import param

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.signals.conditions import fired_within
 from costbt.signals.output import SignalOutput
 from costbt.signals.params import ParamError, param

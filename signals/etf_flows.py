@@ -62,6 +62,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.data.bundled_files import ETF_FUNDS
 from costbt.signals.conditions import as_rule
 from costbt.signals.output import SignalOutput

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.data import bundled_files as bf
 from costbt.signals.fleet_vintage import VintageMix, vintage_mix_efficiency
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from costbt.signals.conditions import as_rule, crossed_above, fired_within, held_for
 from costbt.signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
 from costbt.signals.output import SignalOutput

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
 from costbt.signals.conditions import as_rule, held_for
 from costbt.signals.output import SignalOutput
 from costbt.signals.params import ParamError, param

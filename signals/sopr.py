@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 from costbt.signals.conditions import as_rule, crossed_above, held_for

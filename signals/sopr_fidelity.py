@@ -35,6 +35,7 @@ from math import isnan
 
 import numpy as np
 import pandas as pd
+
 from costbt.signals.sopr import PROXY_NAME, SoprParams, sopr_signal
 
 SOURCE = "Checkonchain via TonieKapital/SOPR, bundled, lag 1 day"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.signals.params import param
 from costbt.signals.production_cost import ASSUMPTION_MODELS, BelowCostParams, below_cost, cost_band
 from costbt.strategies.base import ExitParams, Plan, Strategy, decided

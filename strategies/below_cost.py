@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
 from costbt.signals.production_cost import ASSUMPTION_MODELS, BelowCostParams, below_cost, cost_band
 from costbt.strategies.base import ExitParams, Plan, Strategy, decided
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from costbt.strategies.base import Plan, Strategy
 
 NAMES = ("buy_and_hold", "weekly_dca")

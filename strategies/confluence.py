@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
 from costbt.signals.basis import BasisResetParams, basis_reset
 from costbt.signals.confluence import MODES, UNKNOWN_POLICIES, combine
 from costbt.signals.etf_flows import EtfFlowParams, etf_reversal

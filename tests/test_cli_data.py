@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data import bundle
 from costbt.data import bundled_files as bf
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.cost import parse_params
 from costbt.backtest.commands.options import (
     load_traded_panel,
@@ -49,11 +50,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """What each confluence member adds: all members, each removed, each alone, on the same
         span against buy-and-hold."""
+        from rich.table import Table
+
         from costbt.backtest.config import resolve
         from costbt.backtest.engine import EngineConfig
         from costbt.signals.params import ParamError
         from costbt.strategies import STRATEGIES
-        from rich.table import Table
 
         if strategy not in ATTRIBUTABLE:
             known = ", ".join(ATTRIBUTABLE)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.cost import parse_params
 from costbt.backtest.commands.options import load_traded_panel, parse_day, refuse_fees_without_data
 from costbt.backtest.console import err, fail, out, reports_bad_input
@@ -59,11 +60,12 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Backtest a strategy against buy-and-hold and weekly DCA on the point-in-time panel."""
+        from rich.table import Table
+
         from costbt.backtest.config import read_toml, resolve
         from costbt.backtest.engine import EngineConfig
         from costbt.signals.params import ParamError, space
         from costbt.strategies import STRATEGIES
-        from rich.table import Table
 
         try:
             file_cfg = read_toml(config) if config is not None else {}

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
+
 from costbt.backtest.commands.options import parse_day
 from costbt.backtest.console import fail, out, reports_bad_input
-from rich.markup import escape
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from costbt.data.sources.blockchain_com import ChainResult
 
 PROVIDERS = ("blockchain_com", "coinmetrics")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.options import prepare_report_folder
 from costbt.backtest.console import fail, out, reports_bad_input
 
@@ -31,9 +32,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check an article's dated claims against the data cut at each claim's day:
         reproduced, differs, or cannot be checked (and why)."""
-        from costbt.backtest import claims as cl
         from rich.markup import escape
         from rich.table import Table
+
+        from costbt.backtest import claims as cl
 
         try:
             parsed = cl.read_claims(file)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.options import parse_day
 from costbt.backtest.console import fail, out, reports_bad_input
 
@@ -152,11 +153,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print each model's cost per BTC on a day, the price, and the deficit (price/cost - 1)."""
         import pandas as pd
+        from rich.table import Table
+
         from costbt.data.panel import load_panel
         from costbt.signals import production_cost as pc
         from costbt.signals.fleet_efficiency import efficiency_sources
         from costbt.signals.params import ParamError, build
-        from rich.table import Table
 
         models = tuple(model) if model else pc.MODELS
         bad = [m for m in models if m not in pc.MODELS]

@@ -65,11 +65,12 @@ def register(app: typer.Typer) -> None:
         """Every episode in which the signal was on (start, end, depth, forward returns,
         drawdown before recovery) and the forward returns over all days, by halving cycle."""
         import pandas as pd
+        from rich.table import Table
+
         from costbt.backtest import episodes as ep
         from costbt.data.panel import load_panel
         from costbt.signals import production_cost as pc
         from costbt.signals.params import ParamError
-        from rich.table import Table
 
         if signal not in ep.SIGNALS:
             raise fail(f"--signal: unknown signal '{signal}' (known: {', '.join(ep.SIGNALS)})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.options import CacheDir, Now, Quiet, Strict, fail_fetch, parse_instant
 from costbt.backtest.console import err, fail, out, reports_bad_input
 
@@ -172,6 +173,7 @@ def register(data_app: typer.Typer) -> None:
     ) -> None:
         """Download quarterly futures (expired ones too) by exchange instrument id, for basis history."""
         import pandas as pd
+
         from costbt.backtest.progress import ConsoleProgress
         from costbt.data.cache import Cache
         from costbt.data.sources.dated_futures import (

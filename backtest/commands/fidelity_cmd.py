@@ -75,9 +75,10 @@ def register(app: typer.Typer) -> None:
         if first is not None and last is not None and first > last:
             raise fail(f"--end: {last.date()} is before --start {first.date()}")
 
+        from rich.table import Table
+
         from costbt.data.panel import load_panel
         from costbt.signals import sopr_fidelity as fid
-        from rich.table import Table
 
         panel = load_panel()
         try:

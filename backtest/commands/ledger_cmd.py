@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.console import fail, out, reports_bad_input
 
 Strategy = Annotated[str | None, typer.Option("--strategy", help="Only this strategy.")]
@@ -31,8 +32,9 @@ def register(app: typer.Typer) -> None:
         """List the configurations counted by strategy, data and kind, with dates and totals."""
         if ctx.invoked_subcommand is not None:
             return
-        from costbt.backtest import ledger
         from rich.table import Table
+
+        from costbt.backtest import ledger
 
         rows = ledger.summary(strategy, data)
         path = ledger.ledger_path()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
 from costbt.backtest.console import fail
 
 if TYPE_CHECKING:

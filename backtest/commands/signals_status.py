@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.options import CacheDir, parse_day
 from costbt.backtest.console import fail, out, reports_bad_input
 
@@ -83,9 +84,10 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheDir = None,
     ) -> None:
         """Print every signal's state on a day: entry, exit and its main indicator."""
-        from costbt.data.panel import load_panel
         from rich.markup import escape
         from rich.table import Table
+
+        from costbt.data.panel import load_panel
 
         panel = load_panel()
         day = parse_day("--at", at) or panel.index.max()
@@ -100,6 +102,7 @@ def register(app: typer.Typer) -> None:
         for col in ("signal", "entry", "exit", "indicator"):
             t.add_column(col, no_wrap=col == "indicator")
         import pandas as pd
+
         from costbt.data.panel import column_catalogue
 
         lags = column_catalogue().set_index("column")["lag_days"].to_dict()

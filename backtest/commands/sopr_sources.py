@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.options import CacheDir
 
 PROVIDERS = ("glassnode",)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.cost import parse_params
 from costbt.backtest.commands.options import (
     load_traded_panel,
@@ -95,12 +96,6 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Seed of the verification sample.")] = 0,
     ) -> None:
         """Evaluate every combination of the grid (fast path), print the top N, write the results."""
-        from costbt.backtest import fast, ledger
-        from costbt.backtest.engine import EngineConfig
-        from costbt.backtest.grid import GridError, grid_size, parse_axis
-        from costbt.backtest.sweep import SweepError, SweepSpec, run_sweep, verify
-        from costbt.signals.params import ParamError, space
-        from costbt.strategies import STRATEGIES
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -109,6 +104,13 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
         from rich.table import Table
+
+        from costbt.backtest import fast, ledger
+        from costbt.backtest.engine import EngineConfig
+        from costbt.backtest.grid import GridError, grid_size, parse_axis
+        from costbt.backtest.sweep import SweepError, SweepSpec, run_sweep, verify
+        from costbt.signals.params import ParamError, space
+        from costbt.strategies import STRATEGIES
 
         if strategy not in STRATEGIES or STRATEGIES[strategy].benchmark:
             raise fail(f"--strategy: unknown strategy '{strategy}'")

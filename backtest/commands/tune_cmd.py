@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.options import (
     CacheDir,
     load_traded_panel,

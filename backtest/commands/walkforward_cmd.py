@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from costbt.backtest.commands.options import (
     load_traded_panel,
     parse_day,
@@ -395,9 +396,10 @@ def register(app: typer.Typer) -> None:
 
 def _print_result(result) -> None:
     """The per-window tables, the stitched summary against buy-and-hold, the efficiency."""
+    from rich.table import Table
+
     from costbt.backtest.degenerate import LABELS, label
     from costbt.backtest.result import EXIT_CAUSES
-    from rich.table import Table
 
     table = result.table()
     names = result.param_names()

@@ -50,6 +50,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 from costbt.data.sources.http_client import HttpClient

@@ -57,6 +57,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 from costbt.data.sources.blockchain_com import (

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import ccxt
 import numpy as np
 import pandas as pd
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.sources.exchange import call
 from costbt.data.sources.ohlcv import OHLCV_COLUMNS, SyncResult, _client_version, find_gaps, merge

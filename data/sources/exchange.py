@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ccxt
+
 from costbt.data.sources.retry import FetchError, RetryPolicy, parse_retry_after
 
 ENV_EXCHANGE_URL = "COSTBT_EXCHANGE_URL"

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pandas as pd
+
 from costbt.data import bundled_files as bf
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError

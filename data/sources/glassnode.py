@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 from costbt.data.sources.retry import FetchError, RetryPolicy

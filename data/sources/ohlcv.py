@@ -26,6 +26,7 @@ from typing import Literal
 import ccxt
 import numpy as np
 import pandas as pd
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.sources.exchange import FUNDING_PAGE_LIMIT, PAGE_LIMIT, call
 from costbt.data.sources.progress import Progress, SilentProgress

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 

@@ -43,9 +43,10 @@ def sweep(out: str, block_after: int) -> None:
 
 
 def walkforward(n_trials: int, block_after: int) -> None:
+    from optuna.trial import TrialState
+
     from costbt.backtest.walkforward import run_walkforward
     from costbt.data import load_panel
-    from optuna.trial import TrialState
 
     done = {"n": 0}
 

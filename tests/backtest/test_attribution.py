@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest.attribution import BENCHMARK, run_attribution, variant_params, variants
 from costbt.backtest.cli import app
 from costbt.signals.params import ParamError, build
 from costbt.strategies.confluence import ConfluenceStrategyParams, plan
-from typer.testing import CliRunner
 
 runner = CliRunner()
 START = pd.Timestamp("2023-06-01")

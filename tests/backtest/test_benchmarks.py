@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.backtest.benchmarks import span_benchmarks
 from costbt.backtest.engine import EngineConfig, backtest, candles, simulate
 from costbt.strategies.base import ExitParams, Plan
 from costbt.strategies.benchmarks import fill_schedule
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest import claims as cl
 from costbt.backtest.cli import app
-from typer.testing import CliRunner
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "claims"

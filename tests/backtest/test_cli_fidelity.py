@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from costbt.backtest.cli import app
 from typer.testing import CliRunner
+
+from costbt.backtest.cli import app
 
 runner = CliRunner()
 

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.backtest.degenerate import (
     BUY_AND_HOLD,
@@ -15,7 +17,6 @@ from costbt.backtest.degenerate import (
     degeneracy,
     market_correlation,
 )
-from typer.testing import CliRunner
 
 
 def test_no_trade_is_never_in():

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+
 from costbt.backtest import metrics as m
 from costbt.backtest.engine import EngineConfig, backtest, simulate
 from costbt.strategies import STRATEGIES

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from costbt.backtest import episodes as ep
 from costbt.backtest.commands import episodes_cmd
-from typer.testing import CliRunner
 
 NA = pd.NA
 

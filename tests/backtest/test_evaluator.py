@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.backtest import fast
 from costbt.backtest import metrics as m
 from costbt.backtest.engine import EngineConfig, run_strategy
@@ -13,8 +16,6 @@ from costbt.signals import production_cost as pc
 from costbt.signals.params import build
 from costbt.strategies import STRATEGIES
 from costbt.strategies.below_cost import BelowCostStrategyParams
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ROWS = [
     {"entry_ratio": 1.0, "exit_ratio": 1.6, "power_price": 0.06},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from costbt.backtest import fast
 from costbt.backtest.fast import METRICS, sweep_below_cost, verify_against_vectorbt
 from costbt.signals import production_cost as pc

@@ -16,6 +16,8 @@ import pandas as pd
 import platformdirs
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from costbt.backtest import ledger, tuning
 from costbt.backtest.commands.ledger_cmd import register as register_ledger
 from costbt.backtest.commands.tune_cmd import register as register_tune
@@ -23,7 +25,6 @@ from costbt.backtest.grid import parse_axis
 from costbt.backtest.sweep import STATE, SweepError, SweepSpec, run_sweep
 from costbt.backtest.tuning_storage import this_process
 from costbt.data.errors import DataError
-from typer.testing import CliRunner
 
 runner = CliRunner()
 PERIOD = ("2020-01-01", "2023-12-31")

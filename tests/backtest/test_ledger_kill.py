@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from costbt.backtest import ledger, tuning
-from costbt.backtest.sweep import STATE, done_combinations, run_sweep
 from optuna.trial import TrialState
 
+from costbt.backtest import ledger, tuning
+from costbt.backtest.sweep import STATE, done_combinations, run_sweep
 from tests.backtest import ledger_runs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,11 +18,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from costbt.backtest import degenerate
 from costbt.backtest import overfitting as o
 from costbt.backtest import validation as v
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 DAYS = pd.date_range("2020-01-01", periods=800)
 FAST = {"n_boot": 200, "spa_reps": 200}  # bootstrap sizes: enough for the plumbing checked here

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+
 from costbt.backtest.result import EXIT_CAUSES, BacktestResult, exits_text
 
 

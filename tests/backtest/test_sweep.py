@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest import fast, ledger
 from costbt.backtest import overfitting as o
 from costbt.backtest.cli import app
@@ -16,7 +18,6 @@ from costbt.backtest.grid import GridError, grid_size, parse_axis
 from costbt.backtest.sweep import SweepError, SweepSpec, combinations, run_sweep
 from costbt.signals.params import space
 from costbt.strategies import STRATEGIES
-from typer.testing import CliRunner
 
 PARAMS = {p.name: p for p in (*space(STRATEGIES["below_cost"].params), *space(EngineConfig))}
 runner = CliRunner()

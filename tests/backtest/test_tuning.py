@@ -7,11 +7,12 @@ import math
 import pandas as pd
 import pytest
 import typer
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
 from costbt.backtest import ledger, tuning
 from costbt.backtest.commands.tune_cmd import register
 from costbt.backtest.evaluator import Evaluator
-from optuna.trial import TrialState
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

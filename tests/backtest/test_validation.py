@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from costbt.backtest import metrics as m
-from costbt.backtest import validation as v
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from costbt.backtest import metrics as m
+from costbt.backtest import validation as v
 
 # Bailey & Lopez de Prado (2014) DSR example: annual SR 2.5 at 250 obs/yr over 5 years.
 SR = 2.5 / math.sqrt(250)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from costbt.backtest import degenerate
 from costbt.backtest import overfitting as o
 

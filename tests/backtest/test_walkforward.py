@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from costbt.backtest import ledger, tuning
 from costbt.backtest import walkforward as wf
 from costbt.backtest.commands.walkforward_cmd import register
 from costbt.backtest.evaluator import Evaluator
-from typer.testing import CliRunner
 
 runner = CliRunner()
 DAY = pd.Timedelta(days=1)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+
 from costbt.data import bundle
 from costbt.data.bundled_files import CHAIN_1D
 from costbt.data.cache import Cache, SeriesKey

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from costbt.data import bundle
 from costbt.data.panel import build_panel, load_sources
 

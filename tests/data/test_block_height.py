@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from costbt.data.block_height import (
     blocks_from_hashrate,
     continue_chain,
@@ -12,8 +15,6 @@ from costbt.data.block_height import (
     reconstruct_height,
     subsidy_btc,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize(

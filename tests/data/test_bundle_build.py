@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from costbt.data import bundle
 
 from .conftest import RAW, REPO

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from costbt.data import bundle
 from costbt.data.block_height import KNOWN_HALVINGS, subsidy_btc
 

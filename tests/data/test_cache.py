@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from costbt.data.cache import ENV_CACHE_DIR, Cache, SeriesKey, cache_dir
 from costbt.data.errors import DataError
 

@@ -11,12 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.data import bundle
 from costbt.data import bundled_files as bf
 from costbt.data.errors import DataError
 from costbt.data.schema import read_csv_checked
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 SPOT = bf.SPOT_1D
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from costbt.data import bundle
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.overlay import OVERLAYS, combine, funding_daily_mean

@@ -8,6 +8,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.data.panel import (
     PANEL_SOURCES,
     SOURCES_BY_NAME,
@@ -16,8 +19,6 @@ from costbt.data.panel import (
     load_panel,
     truncate_sources,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FIRST = pd.Timestamp("2009-01-03")
 LAST = pd.Timestamp("2026-08-13")

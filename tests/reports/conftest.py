@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from costbt.backtest.result import BacktestResult
 
+from costbt.backtest.result import BacktestResult
 from tests.reports.sample import build_result
 
 

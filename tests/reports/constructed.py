@@ -21,6 +21,7 @@ import zlib
 import numpy as np
 import optuna
 import pandas as pd
+
 from costbt.backtest import metrics
 
 DAYS = pd.date_range("2019-01-01", "2023-12-31", freq="D")

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from costbt.backtest.result import BacktestResult
 
 START, END = "2020-01-01", "2020-12-31"

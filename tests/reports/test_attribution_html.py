@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from costbt.backtest.attribution import BENCHMARK, COLUMNS, Attribution, variants
 from costbt.reports.attribution_html import render_attribution_report
 from costbt.reports.html import render_report

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from costbt.reports import charts
 from costbt.reports.browser import Chromium, chromium_binary, inspect_page
 from costbt.reports.html import HEADINGS

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest import episodes as ep
 from costbt.reports.html import EPISODES_SECTION, HEADINGS, render_report
-from typer.testing import CliRunner
 
 DAYS = pd.date_range("2020-01-01", periods=500, freq="D")
 RUNS = (("2020-02-20", "2020-02-29"), ("2020-07-19", "2020-07-23"))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from costbt.backtest.result import BacktestResult
 from costbt.reports import charts
 from costbt.reports.html import HEADINGS, TearsheetWarning, render_report, write_report
@@ -27,7 +28,6 @@ from costbt.reports.tearsheet import (
     safe_label,
     scope_css,
 )
-
 from tests.reports.sample import build_result
 
 HOSTILE_TITLE = "<script>alert(1)</script>"

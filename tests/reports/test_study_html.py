@@ -16,6 +16,8 @@ import numpy as np
 import optuna
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from costbt.backtest import metrics, tuning
 from costbt.reports import charts
 from costbt.reports.offline import find_external_references
@@ -30,8 +32,6 @@ from costbt.reports.study_html import (
     render_study_report,
     span_buy_and_hold,
 )
-from typer.testing import CliRunner
-
 from tests.reports.constructed import ConstructedEvaluator, constructed_study, settings
 
 LEDGER = 1234

@@ -17,8 +17,8 @@ import functools
 
 import numpy as np
 import pandas as pd
-from costbt.data import bundle
 
+from costbt.data import bundle
 from tests.servers.base import LocalServer, Response
 
 DAY_MS = 86_400_000

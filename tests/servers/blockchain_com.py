@@ -30,8 +30,8 @@ import re
 
 import numpy as np
 import pandas as pd
-from costbt.data import bundle
 
+from costbt.data import bundle
 from tests.servers.base import FaultPlan, LocalServer, Response
 
 # hash-rate's name, unit and description are blockchain.com's own (charts page and API answers);

@@ -30,8 +30,8 @@ import json
 import urllib.parse
 
 import pandas as pd
-from costbt.data import bundle
 
+from costbt.data import bundle
 from tests.servers.base import FaultPlan, LocalServer, Response
 
 PATH = "/v4/timeseries/asset-metrics"

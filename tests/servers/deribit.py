@@ -18,9 +18,9 @@ import bisect
 
 import numpy as np
 import pandas as pd
+
 from costbt.data import bundle
 from costbt.data.sources.dated_futures import deribit_instrument, quarterly_expiries
-
 from tests.servers.base import LocalServer, Response
 
 DAY_MS = 86_400_000

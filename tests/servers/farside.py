@@ -19,9 +19,9 @@ import math
 import threading
 
 import pandas as pd
+
 from costbt.data import bundle
 from costbt.data import bundled_files as bf
-
 from tests.servers.base import LocalServer, Response
 
 PAGE_PATH = "/bitcoin-etf-flow-all-data/"

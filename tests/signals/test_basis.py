@@ -14,6 +14,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.sources.dated_futures import (
     deribit_instrument,
@@ -37,8 +40,6 @@ from costbt.signals.conditions import as_rule
 from costbt.signals.lookahead import check_point_in_time
 from costbt.signals.output import SignalOutput
 from costbt.signals.params import ParamError, build, space
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 FUNDING_START = pd.Timestamp("2019-09-10")  # first day of the bundled funding history
 FUNDING_END = pd.Timestamp("2026-07-31")  # last day of the bundled funding history

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data.cache import Cache, SeriesKey
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.signals.confluence import UNKNOWN_POLICIES, ConfluenceParams, combine, confluence
 from costbt.signals.etf_flows import etf_reversal
 from costbt.signals.lookahead import check_point_in_time
 from costbt.signals.output import SignalOutput
 from costbt.signals.params import ParamError, build, space
 from costbt.signals.sopr import sopr_signal
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 LO, HI = pd.Timestamp("2023-10-01"), pd.Timestamp("2026-05-01")
 CUTOFFS = st.lists(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.signals.etf_flows import (
     EtfFlowParams,
     EtfTrendParams,
@@ -15,8 +18,6 @@ from costbt.signals.etf_flows import (
 )
 from costbt.signals.lookahead import check_point_in_time
 from costbt.signals.params import ParamError, build, space
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FIRST_ROW = pd.Timestamp("2024-01-12")  # 2024-01-11's flows (the first), usable the next day
 # Cutoffs from a month before the first flow to a fortnight after the last (2026-04-11's row).

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.panel import load_panel
 from costbt.signals import production_cost as pc
 from costbt.signals.lookahead import check_point_in_time
-from typer.testing import CliRunner
 
 FEE_TOT_NTV_BTC = {
     "2024-04-10": 71.20955424,
@@ -211,7 +212,6 @@ def test_costbt_cost_asking_for_fees_without_fee_data_exits_2_naming_the_paramet
 
 def test_the_report_states_the_fee_bias_in_its_cost_section():
     from costbt.reports.html import price_cost_section
-
     from tests.reports.sample import PARAMS, build_result
 
     shown = price_cost_section(build_result())

@@ -7,6 +7,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
 from costbt.signals import production_cost as pc
 from costbt.signals.fleet_efficiency import (
     EfficiencyTimeline,
@@ -17,9 +21,6 @@ from costbt.signals.fleet_efficiency import (
 )
 from costbt.signals.lookahead import check_point_in_time
 from costbt.signals.params import ParamError, build, space
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 FIRST, LAST = pd.Timestamp("2015-01-26"), pd.Timestamp("2026-08-13")
 CUTOFFS = st.integers(0, (LAST - FIRST).days).map(lambda k: FIRST + pd.Timedelta(days=k))

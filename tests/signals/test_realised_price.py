@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.signals.lookahead import check_point_in_time
 from costbt.signals.params import ParamError
 from costbt.signals.realised_price import RealisedPriceParams, below_sth_realised_price
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 from costbt.signals.lookahead import check_point_in_time
@@ -17,8 +20,6 @@ from costbt.signals.sopr import (
     sopr_proxy,
     sopr_signal,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FIRST, LAST = pd.Timestamp("2015-01-26"), pd.Timestamp("2026-08-13")
 CUTOFFS = st.lists(

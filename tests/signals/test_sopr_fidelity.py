@@ -8,6 +8,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.signals.lookahead import check_point_in_time
 from costbt.signals.sopr import SoprParams, sopr_proxy, sopr_signal
 from costbt.signals.sopr_fidelity import (
@@ -20,8 +23,6 @@ from costbt.signals.sopr_fidelity import (
     proxy_fidelity,
     verdict,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FIRST, LAST = pd.Timestamp("2015-07-05"), pd.Timestamp("2026-06-21")
 CUTOFFS = st.lists(

@@ -12,6 +12,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from costbt.data.panel import build_panel
 from costbt.signals import production_cost as pc
 from costbt.signals.fleet_efficiency import (
@@ -23,8 +26,6 @@ from costbt.signals.fleet_efficiency import (
 )
 from costbt.signals.fleet_vintage import VintageMix, vintage_mix, vintage_mix_efficiency
 from costbt.signals.lookahead import check_point_in_time
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 PUBLISHED = pd.Timestamp("2019-07-02")  # CBECI's launch: its first panel row
 FIRST, LAST = pd.Timestamp("2009-01-10"), pd.Timestamp("2026-02-12")

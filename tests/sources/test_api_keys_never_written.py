@@ -13,12 +13,12 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data.cache import Cache
 from costbt.data.sources import glassnode
 from costbt.data.sources.retry import FetchError, RetryPolicy
-from typer.testing import CliRunner
-
 from tests.servers.base import Fault
 from tests.servers.farside import FarsideServer
 from tests.servers.glassnode import SOPR_PATH, GlassnodeServer

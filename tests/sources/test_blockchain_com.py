@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data.bundle import load_chain
 from costbt.data.cache import Cache
@@ -21,10 +25,6 @@ from costbt.data.errors import DataError
 from costbt.data.sources import blockchain_com as bc
 from costbt.data.sources.http_client import HttpClient
 from costbt.data.sources.retry import FetchError, RetryPolicy
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from typer.testing import CliRunner
-
 from tests.servers.base import Fault
 from tests.servers.blockchain_com import BlockchainComServer
 

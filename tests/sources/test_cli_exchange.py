@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from costbt.backtest.cli import app
 from typer.testing import CliRunner
 
+from costbt.backtest.cli import app
 from tests.servers.binance import BinanceServer
 
 runner = CliRunner()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data.cache import Cache
 from costbt.data.sources.dated_futures import (
@@ -23,8 +25,6 @@ from costbt.data.sources.dated_futures import (
 )
 from costbt.data.sources.exchange import ExchangeConfig, make_exchange
 from costbt.data.sources.retry import FetchError, RetryPolicy
-from typer.testing import CliRunner
-
 from tests.servers.base import Fault
 from tests.servers.deribit import DeribitServer
 

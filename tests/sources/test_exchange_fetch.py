@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from costbt.data import bundle
 from costbt.data.cache import Cache
 from costbt.data.sources.exchange import ExchangeConfig, make_exchange
 from costbt.data.sources.ohlcv import SyncRequest, sync
 from costbt.data.sources.retry import FetchError, RetryPolicy
-
 from tests.servers.base import Fault
 from tests.servers.binance import BinanceServer
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data import bundle
 from costbt.data import bundled_files as bf
@@ -20,8 +22,6 @@ from costbt.data.errors import DataError
 from costbt.data.panel import build_panel, load_sources
 from costbt.data.sources import farside
 from costbt.data.sources.retry import FetchError, RetryPolicy
-from typer.testing import CliRunner
-
 from tests.servers.base import Fault
 from tests.servers.farside import PAGE_PATH, FarsideServer
 

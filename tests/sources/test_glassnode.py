@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data.cache import Cache
 from costbt.data.errors import DataError
 from costbt.data.sources import glassnode
 from costbt.data.sources.retry import FetchError, RetryPolicy
-from typer.testing import CliRunner
-
 from tests.servers.base import Fault
 from tests.servers.glassnode import (
     SOPR_PATH,

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
 from costbt.backtest.cli import app
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 from costbt.data.sources.vendor_import import import_vendor_file, read_vendor_file
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 SOPR_MAP = {"SOPR": "sopr", "STH-SOPR": "sth_sopr"}
 CSV = "Date,SOPR,STH-SOPR\n2024-03-01,1.01,1.005\n2024-03-02,0.99,0.985\n2024-03-03,,0.97\n"
