@@ -96,7 +96,8 @@ def data_status(
     cache_dir: Annotated[
         Path | None,
         typer.Option(
-            "--cache-dir", help="Download cache (default: data/cache or $COSTBT_CACHE_DIR)."
+            "--cache-dir",
+            help="Download cache (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
         ),
     ] = None,
     strict: Annotated[
@@ -283,7 +284,8 @@ def data_panel(
     cache_dir: Annotated[
         Path | None,
         typer.Option(
-            "--cache-dir", help="Download cache (default: data/cache or $COSTBT_CACHE_DIR)."
+            "--cache-dir",
+            help="Download cache (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
         ),
     ] = None,
     use_cache: Annotated[

@@ -60,8 +60,8 @@ from typing import Any
 
 from costbt.data.cache import atomic_write_bytes
 from costbt.data.errors import DataError
+from costbt.data.user_dirs import ENV_HOME, home
 
-ENV_HOME = "COSTBT_HOME"
 LEDGER = "ledger.json"
 FORMAT = "costbt-ledger/2"
 #: Kinds of entries that count configurations (a ``reset`` entry counts none).
@@ -92,16 +92,6 @@ class LedgerError(DataError):
 
 
 # ----------------------------------------------------------------------------- location
-
-
-def home() -> Path:
-    """``$COSTBT_HOME`` if set, else the user's data folder for costbt (platformdirs)."""
-    env = os.environ.get(ENV_HOME, "").strip()
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("costbt"))
 
 
 def ledger_path() -> Path:

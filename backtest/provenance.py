@@ -11,7 +11,24 @@ from importlib import metadata
 from pathlib import Path
 
 UNKNOWN = "unknown"
+#: The folder above the package's folders: costbt's source checkout for an editable install
+#: (``backtest/`` sits at its root), the installed ``costbt`` package for a wheel.
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_checkout(root: Path = REPO_ROOT) -> bool:
+    """Whether ``root`` is costbt's own source tree (its pyproject names the costbt project), so
+    that a git commit read there is costbt's, not that of whatever repository holds a venv."""
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    import tomllib
+
+    try:
+        return tomllib.loads(text).get("project", {}).get("name") == "costbt"
+    except tomllib.TOMLDecodeError:
+        return False
 
 
 def costbt_version() -> str:
@@ -23,6 +40,8 @@ def costbt_version() -> str:
 
 
 def _git(*args: str, cwd: Path = REPO_ROOT) -> str | None:
+    if not source_checkout(cwd):
+        return None
     try:
         done = subprocess.run(
             ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
@@ -33,7 +52,8 @@ def _git(*args: str, cwd: Path = REPO_ROOT) -> str | None:
 
 
 def git_commit(cwd: Path = REPO_ROOT) -> str:
-    """``git rev-parse HEAD`` of the checkout holding costbt, or ``"unknown"``."""
+    """``git rev-parse HEAD`` of costbt's source checkout, or ``"unknown"`` (a wheel install,
+    or no git)."""
     return _git("rev-parse", "HEAD", cwd=cwd) or UNKNOWN
 
 

@@ -8,7 +8,7 @@ metric is stored as a trial user attribute; the minimum number of trades is an O
 few trades is kept (it was evaluated) but never chosen as the best. An exception in the evaluation
 marks that trial FAIL (its message in the ``error`` user attribute) and the study goes on.
 
-Storage: a journal file (`optuna.storages.journal.JournalFileBackend`, ``<cache dir>/optuna/
+Storage: a journal file (`optuna.storages.journal.JournalFileBackend`, `default_storage`: ``<studies>/
 <study>.log``) by default, about 6x faster than SQLite for this workload and safe for several
 processes on one machine; or a database URL (``sqlite:///``, ``postgresql://``, ``mysql://``).
 Every trial records the process that runs it, and each run first fails the RUNNING trials of dead
@@ -287,11 +287,14 @@ def trial_tags(trial) -> dict:
 
 
 def default_storage(study_name: str, root: str | Path | None = None) -> Path:
-    """The journal file of a study: ``<cache dir>/optuna/<study>.log``."""
-    from costbt.data.cache import cache_dir
+    """The journal file of a study: ``<root>/optuna/<study>.log`` with a folder given
+    (``--cache-dir``), else ``<studies>/<study>.log`` in the user's folders
+    (`costbt.data.user_dirs.studies_dir`)."""
+    from costbt.data.user_dirs import studies_dir
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name)
-    return cache_dir(root) / "optuna" / f"{safe}.log"
+    folder = Path(root) / "optuna" if root is not None else studies_dir()
+    return folder / f"{safe}.log"
 
 
 def storage_spec(storage: str | None, study_name: str, root: str | Path | None = None) -> str:

@@ -1,7 +1,8 @@
 """The download cache: one Parquet file per (source, kind, market, timeframe) and a manifest.
 
 Layout: ``<cache>/<source>__<kind>__<market>__<timeframe>.parquet`` plus ``<cache>/manifest.json``.
-The cache folder is ``--cache-dir``, else ``$COSTBT_CACHE_DIR``, else ``data/cache/`` (git-ignored).
+The cache folder is ``--cache-dir``, else ``$COSTBT_CACHE_DIR``, else ``$COSTBT_HOME/cache``, else
+the user's cache folder (`costbt.data.user_dirs.cache_dir`): never inside the package.
 
 Every file is written atomically: bytes to a temporary file in the same folder, flush, fsync,
 rename over the target, fsync the folder. A reader therefore sees either the old or the new file,
@@ -31,20 +32,11 @@ from pathlib import Path
 import pandas as pd
 
 from costbt.data.errors import DataError
+from costbt.data.user_dirs import cache_dir
 
-ENV_CACHE_DIR = "COSTBT_CACHE_DIR"
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parent / "cache"
 MANIFEST = "manifest.json"
 #: Environment variables holding API keys; their values must never reach a written file.
 SECRET_ENV_VARS = ("COSTBT_GLASSNODE_API_KEY", "GLASSNODE_API_KEY", "COSTBT_COINMETRICS_API_KEY")
-
-
-def cache_dir(path: str | Path | None = None) -> Path:
-    """The cache folder: ``path`` if given, else ``$COSTBT_CACHE_DIR``, else ``data/cache``."""
-    if path is not None:
-        return Path(path)
-    env = os.environ.get(ENV_CACHE_DIR)
-    return Path(env) if env else DEFAULT_CACHE_DIR
 
 
 def _slug(text: str) -> str:

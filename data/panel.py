@@ -343,7 +343,7 @@ def load_panel(
             source truncated at ``as_of``, rows up to ``as_of``.
         start: drop rows before this day (rows themselves are unaffected).
         max_gap_days: per-file override of the gap limit, keyed by file name.
-        cache_dir: download cache (default: ``data/cache`` or ``$COSTBT_CACHE_DIR``).
+        cache_dir: download cache (default: `costbt.data.user_dirs.cache_dir`).
         use_cache: None (bundled only), ``"extend"`` (cached rows after the bundled span) or
             ``"replace"`` (cached rows wherever present); see `data.overlay`.
         etf_snapshot: with ``use_cache``, the Farside snapshot to use (the latest taken at or

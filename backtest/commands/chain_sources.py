@@ -79,7 +79,7 @@ def register(data_app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--cache-dir",
-                help="Cache folder (default: data/cache, or $COSTBT_CACHE_DIR).",
+                help="Cache folder (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
                 show_default=False,
             ),
         ] = None,

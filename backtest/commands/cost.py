@@ -146,8 +146,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--cache-dir",
                 help="Download cache: chain data past the bundled chain (costbt data chain) and "
-                "fee data for --param include_fees=true (default: data/cache or "
-                "$COSTBT_CACHE_DIR).",
+                "fee data for --param include_fees=true (default: $COSTBT_CACHE_DIR, else "
+                "$COSTBT_HOME/cache, else the user cache folder).",
             ),
         ] = None,
     ) -> None:

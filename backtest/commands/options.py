@@ -16,7 +16,7 @@ CacheDir = Annotated[
     Path | None,
     typer.Option(
         "--cache-dir",
-        help="Cache folder (default: data/cache, or $COSTBT_CACHE_DIR).",
+        help="Cache folder (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
         show_default=False,
     ),
 ]

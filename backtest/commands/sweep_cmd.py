@@ -74,8 +74,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = 10,
         out_dir: Annotated[
-            Path, typer.Option("--out", help="Folder for results, chunks and the HTML page.")
-        ] = Path("reports/out/sweep"),
+            Path | None,
+            typer.Option(
+                "--out",
+                help="Folder for results, chunks and the HTML page (default: "
+                "<user data>/out/sweep-<strategy>, or $COSTBT_HOME/out/sweep-<strategy>).",
+                show_default=False,
+            ),
+        ] = None,
         start: Annotated[str | None, typer.Option("--start", help="First day (UTC date).")] = None,
         end: Annotated[str | None, typer.Option("--end", help="Last day (UTC date).")] = None,
         chunk_size: Annotated[
@@ -110,6 +116,11 @@ def register(app: typer.Typer) -> None:
         from costbt.backtest.grid import GridError, grid_size, parse_axis
         from costbt.backtest.sweep import SweepError, SweepSpec, run_sweep, verify
         from costbt.signals.params import ParamError, space
+
+        if out_dir is None:
+            from costbt.data.user_dirs import outputs_dir
+
+            out_dir = outputs_dir() / f"sweep-{strategy}"
         from costbt.strategies import STRATEGIES
 
         if strategy not in STRATEGIES or STRATEGIES[strategy].benchmark:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from costbt.data.cache import ENV_CACHE_DIR, Cache, SeriesKey, cache_dir
+from costbt.data.cache import Cache, SeriesKey, cache_dir
 from costbt.data.errors import DataError
+from costbt.data.user_dirs import ENV_CACHE_DIR, ENV_HOME
 
 KEY = SeriesKey("binance", "ohlcv", "BTC/USDT", "1d")
 
@@ -24,7 +26,20 @@ def test_the_cache_folder_comes_from_the_flag_then_the_environment(monkeypatch, 
     assert cache_dir() == tmp_path / "env"
     assert cache_dir(tmp_path / "flag") == tmp_path / "flag"
     monkeypatch.delenv(ENV_CACHE_DIR)
-    assert cache_dir().name == "cache" and cache_dir().parent.name == "data"
+    monkeypatch.setenv(ENV_HOME, str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / "cache"
+
+
+def test_without_overrides_the_cache_is_the_users_cache_folder_never_the_package(monkeypatch):
+    import platformdirs
+
+    import costbt
+
+    monkeypatch.delenv(ENV_CACHE_DIR, raising=False)
+    monkeypatch.delenv(ENV_HOME, raising=False)
+    assert cache_dir() == Path(platformdirs.user_cache_dir("costbt"))
+    package = Path(costbt.data.__file__).resolve().parent
+    assert package not in cache_dir().resolve().parents
 
 
 def test_one_file_per_series_with_a_manifest_entry(tmp_path):
