@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=900)
     args = parser.parse_args(argv)
 
-    from costbt.reports.browser import BrowserError, chromium_binary, inspect_page
+    # The Chromium driver is a test tool (tests/browser.py), not part of the shipped package.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.browser import BrowserError, chromium_binary, inspect_page
 
     if not args.report.is_file():
         print(

@@ -1,6 +1,6 @@
 """The report in a real browser: headless Chromium renders it offline, error-free, charts drawn.
 
-Chromium is driven over the DevTools pipe (`reports.browser`): no WebDriver, no extra package.
+Chromium is driven over the DevTools pipe (`tests/browser.py`): no WebDriver, no extra package.
 How "no network request" is proven: every request the page makes is recorded from CDP
 ``Network.requestWillBeSent`` (fired before anything is sent, whether the network is reachable
 or not, and even for a fetch the Content-Security-Policy then blocks), and the test requires
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from costbt.reports import charts
-from costbt.reports.browser import Chromium, chromium_binary, inspect_page
+from tests.browser import Chromium, chromium_binary, inspect_page
 from costbt.reports.html import HEADINGS
 from costbt.reports.offline import CONTENT_SECURITY_POLICY
 

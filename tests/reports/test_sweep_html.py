@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from costbt.reports.browser import chromium_binary, inspect_page
+from tests.browser import chromium_binary, inspect_page
 from costbt.reports.offline import CONTENT_SECURITY_POLICY, find_external_references
 from costbt.reports.sweep_html import (
     HEADINGS,
