@@ -27,7 +27,7 @@ from costbt.backtest import metrics as m
 from costbt.backtest.degenerate import degeneracy, market_correlation
 from costbt.backtest.fast import DIAGNOSTICS, EXIT_CAUSES, METRICS
 from costbt.backtest.result import BacktestResult
-from costbt.signals.params import param
+from costbt.signals.params import Validated, param
 from costbt.strategies import STRATEGIES
 from costbt.strategies.base import ExitParams, Plan, Strategy, time_stop_exits
 
@@ -35,7 +35,7 @@ FILLS = ("next_open", "next_close")
 
 
 @dataclass(frozen=True)
-class EngineConfig:
+class EngineConfig(Validated):
     """How orders are filled and what they cost."""
 
     init_cash: float = param(10_000.0, low=1.0, high=1e12, unit="USD", help="starting cash")

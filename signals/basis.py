@@ -32,7 +32,7 @@ import pandas as pd
 
 from costbt.signals.conditions import as_rule
 from costbt.signals.output import SignalOutput
-from costbt.signals.params import param
+from costbt.signals.params import Validated, param
 
 #: Day count of the annualisation (models.md: ``365 / d``).
 DAYS_PER_YEAR = 365
@@ -271,7 +271,7 @@ def premium_implied_funding_basis(
 
 
 @dataclass(frozen=True)
-class BasisResetParams:
+class BasisResetParams(Validated):
     """Parameters of `basis_reset`. Basis levels are fractions per year (0.05 = 5 %/yr);
     ``drop_points`` is a difference of two such fractions (0.15 = 15 percentage points)."""
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from costbt.signals.conditions import fired_within
 from costbt.signals.output import SignalOutput
-from costbt.signals.params import ParamError, param
+from costbt.signals.params import ParamError, Validated, param
 
 MODES: tuple[str, ...] = ("all", "any", "k_of_n")
 UNKNOWN_POLICIES: tuple[str, ...] = ("false", "true", "skip", "propagate")
@@ -49,7 +49,7 @@ EXIT_MODES: tuple[str, ...] = ("any", "all")
 
 
 @dataclass(frozen=True)
-class ConfluenceParams:
+class ConfluenceParams(Validated):
     """How member signals combine (see the module docstring)."""
 
     mode: str = param("all", choices=MODES, help="entry needs all, any, or k of the members")

@@ -66,7 +66,7 @@ import pandas as pd
 from costbt.data.bundled_files import ETF_FUNDS
 from costbt.signals.conditions import as_rule
 from costbt.signals.output import SignalOutput
-from costbt.signals.params import param
+from costbt.signals.params import Validated, param
 
 #: Flow column choices: ``total`` or a fund's ticker in lower case.
 FUNDS: tuple[str, ...] = ("total", *(t.lower() for t, _ in ETF_FUNDS))
@@ -89,7 +89,7 @@ def flow_column(fund: str) -> str:
 
 
 @dataclass(frozen=True)
-class EtfFlowParams:
+class EtfFlowParams(Validated):
     """Parameters of `etf_reversal` (defaults from models.md section 4)."""
 
     fund: str = param("total", choices=FUNDS, help="flow column: the total or one fund's ticker")
@@ -118,7 +118,7 @@ class EtfFlowParams:
 
 
 @dataclass(frozen=True)
-class EtfTrendParams:
+class EtfTrendParams(Validated):
     """Parameters of `etf_trend`: the sign of the rolling sum of published flows."""
 
     fund: str = param("total", choices=FUNDS, help="flow column: the total or one fund's ticker")

@@ -16,6 +16,7 @@ validates and converts overrides, raising `ParamError` naming the parameter and 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,35 @@ def space(cls: type) -> tuple[Param, ...]:
             continue
         out.append(Param(f.name, _kind(f), f.default, **meta))
     return tuple(out)
+
+
+@functools.cache
+def _declared(cls: type) -> tuple[Param, ...]:
+    return space(cls)
+
+
+def validate_fields(obj: Any) -> None:
+    """Check every declared parameter of the dataclass instance ``obj`` (type, range, choices),
+    storing converted values (``"0.9"`` -> 0.9, ``2.0`` -> 2) on the frozen instance.
+
+    Raises `ParamError` naming the first bad parameter and its value.
+    """
+    for p in _declared(type(obj)):
+        value = getattr(obj, p.name)
+        checked = p.validate(value)
+        if checked is not value and (type(checked) is not type(value) or checked != value):
+            object.__setattr__(obj, p.name, checked)
+
+
+class Validated:
+    """Base of the parameter dataclasses: every instance is validated on construction
+    (`validate_fields`), so ``BelowCostParams(power_price=5.0)`` raises instead of running.
+
+    A subclass with its own ``__post_init__`` calls ``super().__post_init__()`` first.
+    """
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 def build(cls: type, overrides: dict[str, Any] | None = None, *, prefix: str = "") -> Any:

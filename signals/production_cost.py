@@ -43,7 +43,7 @@ import pandas as pd
 from costbt.signals.conditions import as_rule, crossed_above, fired_within, held_for
 from costbt.signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
 from costbt.signals.output import SignalOutput
-from costbt.signals.params import param
+from costbt.signals.params import Validated, param
 
 TWO_32 = 2.0**32
 J_PER_KWH = 3.6e6
@@ -64,7 +64,7 @@ CHAIN_MODELS = ("electricity", "hayes", "all_in", "difficulty_regression")
 
 
 @dataclass(frozen=True)
-class CostAssumptions:
+class CostAssumptions(Validated):
     """What a miner pays and how efficient the fleet is (the swept assumption parameters)."""
 
     power_price: float = param(

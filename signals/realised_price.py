@@ -27,14 +27,14 @@ import pandas as pd
 
 from costbt.signals.conditions import as_rule, held_for
 from costbt.signals.output import SignalOutput
-from costbt.signals.params import ParamError, param
+from costbt.signals.params import ParamError, Validated, param
 
 NAME = "below_sth_realised_price"
 COLUMN = "sth_realised_price_usd"
 
 
 @dataclass(frozen=True)
-class RealisedPriceParams:
+class RealisedPriceParams(Validated):
     """Parameters of `below_sth_realised_price`."""
 
     entry_ratio: float = param(
@@ -46,6 +46,7 @@ class RealisedPriceParams:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.exit_ratio <= self.entry_ratio:
             raise ParamError(
                 f"exit_ratio={self.exit_ratio} is not above entry_ratio={self.entry_ratio}"

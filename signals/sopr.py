@@ -58,7 +58,7 @@ from costbt.data.cache import Cache, SeriesKey
 from costbt.data.errors import DataError
 from costbt.signals.conditions import as_rule, crossed_above, held_for
 from costbt.signals.output import SignalOutput
-from costbt.signals.params import ParamError, param
+from costbt.signals.params import ParamError, Validated, param
 
 PROXY_NAME = "sopr_proxy"
 #: Inputs of `sopr_signal` without a given series: the bundled panel columns (Checkonchain, lag 1
@@ -111,7 +111,7 @@ def sopr_from_outputs(
 
 
 @dataclass(frozen=True)
-class SoprParams:
+class SoprParams(Validated):
     """Parameters of `sopr_signal` (defaults from models.md section 3; exit level costbt's)."""
 
     smooth_days: int = param(7, low=1, high=60, unit="days", help="trailing mean length")

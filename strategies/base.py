@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from costbt.signals.params import param
+from costbt.signals.params import Validated, param
 
 
 @dataclass(frozen=True)
-class ExitParams:
+class ExitParams(Validated):
     """Exits available to every strategy (0 turns one off). Fractions of the entry price."""
 
     take_profit: float = param(

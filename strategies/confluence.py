@@ -41,6 +41,7 @@ class ConfluenceStrategyParams(BelowCostParams, ExitParams):
     use_sopr: bool = param(True, help="include the SOPR member (bundled real STH-SOPR)")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not (self.use_cost or self.use_basis or self.use_etf or self.use_sopr):
             raise ParamError(
                 "use_cost, use_basis, use_etf and use_sopr are all false: confluence needs at "

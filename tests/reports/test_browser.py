@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from costbt.reports import charts
-from tests.browser import Chromium, chromium_binary, inspect_page
 from costbt.reports.html import HEADINGS
 from costbt.reports.offline import CONTENT_SECURITY_POLICY
+from tests.browser import Chromium, chromium_binary, inspect_page
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "reports" / "out" / "screenshots" / "report.png"

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.browser import chromium_binary, inspect_page
 from costbt.reports.offline import CONTENT_SECURITY_POLICY, find_external_references
 from costbt.reports.sweep_html import (
     HEADINGS,
@@ -34,6 +33,7 @@ from costbt.reports.sweep_html import (
     top_combinations,
     write_sweep_report,
 )
+from tests.browser import chromium_binary, inspect_page
 
 A = [1, 2, 3]
 B = [10, 20]

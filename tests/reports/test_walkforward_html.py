@@ -19,9 +19,9 @@ import pytest
 from costbt.backtest import metrics, validation
 from costbt.reports import charts
 from costbt.reports import walkforward_html as wf_html
-from tests.browser import chromium_binary, inspect_page
 from costbt.reports.offline import CONTENT_SECURITY_POLICY, find_external_references
 from costbt.reports.tables import esc
+from tests.browser import chromium_binary, inspect_page
 from tests.reports.constructed import ConstructedEvaluator, constructed_walkforward
 
 LEDGER = 4321
