@@ -158,8 +158,9 @@ def evaluate(
     """Metrics (and the degenerate ``flag``) for a chunk: the numba fast path for below_cost,
     the engine for the others."""
     from costbt.backtest import fast
+    from costbt.strategies import STRATEGIES
 
-    if strategy == "below_cost":
+    if STRATEGIES[strategy].kernel:
         metrics = fast.sweep_below_cost(panel, params, chunk_size=chunk_size, start=start)
     else:
         rows = [
@@ -295,8 +296,16 @@ def verify(
     sample: int,
     seed: int,
 ) -> list[int]:
-    """Re-run the top ``top`` by ``metric`` and ``sample`` random combinations through vectorbt."""
+    """Re-run the top ``top`` by ``metric`` and ``sample`` random combinations through vectorbt.
+
+    Only a sweep that ran on the kernel is verified: without the kernel capability
+    (`costbt.strategies.base.Strategy.kernel`) every row already ran on vectorbt (empty list).
+    """
     from costbt.backtest import fast
+    from costbt.strategies import STRATEGIES
+
+    if not STRATEGIES[spec.strategy].kernel:
+        return []
 
     ranked = results.sort_values(metric, ascending=False, na_position="last")
     picks = list(ranked.index[:top])
@@ -394,7 +403,9 @@ def deflated_best(
     variance = overfitting.annual_sharpes_variance(results["sharpe"]) or 0.0
     candidates, how = None, "not computed: candidates' daily returns need below_cost"
     finite = ranked[np.isfinite(ranked[metric].to_numpy(dtype=float))]
-    if spec.strategy == "below_cost":
+    from costbt.strategies import STRATEGIES
+
+    if STRATEGIES[spec.strategy].kernel:
         if len(finite) and finite.index[0] == ranked.index[0]:
             candidates, how = sweep_candidates(panel, finite, names, max_candidates, spec)
         else:

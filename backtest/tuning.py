@@ -57,7 +57,6 @@ DEFAULT_INCLUDE = {"below_cost": ("entry_ratio", "confirm_days", "exit_ratio")}
 #: What ``--search-assumptions`` adds to the default search.
 DEFAULT_ASSUMPTIONS = {"below_cost": ("power_price", "efficiency_scale", "pue")}
 DB_SCHEMES = ("sqlite", "postgresql", "mysql")
-STRATEGIES_SUPPORTED = ("below_cost",)
 
 
 class TuningError(ValueError):
@@ -67,18 +66,38 @@ class TuningError(ValueError):
 # ----------------------------------------------------------------------------- the space
 
 
+def trading_parameters(strategy: str) -> tuple[str, ...]:
+    """The default search of a strategy without a declared one (`DEFAULT_INCLUDE`): its own
+    numeric and choice parameters with a range, without the cost assumptions (beliefs, not
+    knobs), the common exits and the engine's."""
+    from costbt.backtest.engine import EngineConfig
+    from costbt.signals.params import space
+    from costbt.signals.production_cost import CostAssumptions
+    from costbt.strategies import STRATEGIES, ExitParams
+
+    common = {p.name for p in (*space(CostAssumptions), *space(ExitParams), *space(EngineConfig))}
+    common |= set(assumption_names())  # the cost model too: a belief, not a knob
+    return tuple(
+        p.name
+        for p in space(STRATEGIES[strategy].params)
+        if p.name not in common
+        and (p.kind == "choice" or (p.kind in ("int", "float") and p.low is not None))
+    )
+
+
 def parameters(strategy: str) -> dict[str, Param]:
     """Every declared parameter of ``strategy`` and of the engine, by name."""
     from costbt.backtest.engine import EngineConfig
     from costbt.signals.params import space
-    from costbt.strategies import STRATEGIES
+    from costbt.strategies import STRATEGIES, StrategyError
 
-    if strategy not in STRATEGIES_SUPPORTED:
-        raise TuningError(
-            f"unknown or unsupported strategy '{strategy}' "
-            f"(supported: {', '.join(STRATEGIES_SUPPORTED)})"
-        )
-    return {p.name: p for p in (*space(STRATEGIES[strategy].params), *space(EngineConfig))}
+    try:
+        chosen = STRATEGIES.resolve(strategy)
+    except StrategyError as exc:
+        raise TuningError(str(exc)) from None
+    if chosen.benchmark:
+        raise TuningError(f"'{strategy}' is a benchmark: it has nothing to tune")
+    return {p.name: p for p in (*space(chosen.params), *space(EngineConfig))}
 
 
 def assumption_names() -> tuple[str, ...]:
@@ -98,9 +117,9 @@ def resolve_include(
     """
     params = parameters(strategy)
     if include is None:
-        names = list(DEFAULT_INCLUDE[strategy])
+        names = list(DEFAULT_INCLUDE.get(strategy) or trading_parameters(strategy))
         if search_assumptions:
-            names += list(DEFAULT_ASSUMPTIONS[strategy])
+            names += list(DEFAULT_ASSUMPTIONS.get(strategy, ()))
     else:
         names = list(include)
     beliefs = [n for n in names if n in assumption_names()]
@@ -193,9 +212,9 @@ class Objective:
     @property
     def evaluator(self):
         if self._evaluator is None:
-            from costbt.backtest.evaluator import Evaluator
+            from costbt.backtest.evaluation import evaluator_for
 
-            self._evaluator = Evaluator(self.panel)
+            self._evaluator = evaluator_for(self.panel, self.strategy)
         return self._evaluator
 
     def __call__(self, trial) -> float:
@@ -251,10 +270,10 @@ def signal_period(
 
     Raises `TuningError` when the signal is unknown on every day of the period.
     """
-    from costbt.backtest.evaluator import Evaluator
+    from costbt.backtest.evaluation import evaluator_for
 
     try:
-        evaluator = Evaluator(panel)
+        evaluator = evaluator_for(panel, strategy)
     except ValueError as exc:  # no spot price at all in the panel
         raise TuningError(str(exc)) from None
     first, last = signal_days(evaluator, strategy, fixed, searched)

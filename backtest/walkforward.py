@@ -600,7 +600,7 @@ def run_walkforward(
     """
     import optuna
 
-    from costbt.backtest.evaluator import Evaluator
+    from costbt.backtest.evaluation import evaluator_for
 
     if objective not in tuning.OBJECTIVES:
         raise tuning.TuningError(
@@ -616,7 +616,7 @@ def run_walkforward(
     last = None if end is None else pd.Timestamp(end)
     if first is not None and last is not None and last < first:
         raise WalkForwardError(f"end {_day(last)} is before start {_day(first)}")
-    evaluator = Evaluator(panel) if evaluator is None else evaluator
+    evaluator = evaluator_for(panel, strategy) if evaluator is None else evaluator
     days, left_out = signal_clipped_days(evaluator, strategy, fixed, names, first, last)
     candidates = make_windows(
         days, train, test, embargo=embargo, anchored=anchored, by_halving=by_halving, step=step

@@ -88,6 +88,10 @@ class Strategy:
     #: The same plan without what only a report draws (the cost band: 100 runs of the cost
     #: model), for sweeps and verification; None: ``plan`` itself.
     plan_signals: Callable[[pd.DataFrame, object], Plan] | None = None
+    #: A capability, not a name: the numba kernel (`costbt.backtest.fast`) reproduces this
+    #: strategy (to 1e-9 of vectorbt) for rows within its supported values; the evaluation seam
+    #: then runs the kernel and verifies it against vectorbt. False: vectorbt runs every row.
+    kernel: bool = False
 
 
 def decided(rule: pd.Series) -> pd.Series:

@@ -51,4 +51,5 @@ STRATEGY = Strategy(
     plan,
     "buy when price is below production cost; sell when it reclaims cost x exit_ratio",
     plan_signals=plan_signals,
+    kernel=True,
 )

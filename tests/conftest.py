@@ -69,6 +69,7 @@ WORKER_GROUPS = {
         "tests/backtest/test_fast.py",
         "tests/backtest/test_sweep.py",
         "tests/test_stack_compat.py",
+        "tests/strategies/test_user_strategies.py",
     ),
     "postgresql": ("tests/backtest/test_tuning_workers.py",),
     "report_sample": (

@@ -8,7 +8,12 @@ from typing import Annotated
 import typer
 
 from costbt.backtest.commands.cost import parse_params
-from costbt.backtest.commands.options import load_traded_panel, parse_day, refuse_fees_without_data
+from costbt.backtest.commands.options import (
+    load_strategy,
+    load_traded_panel,
+    parse_day,
+    refuse_fees_without_data,
+)
 from costbt.backtest.console import err, fail, out, reports_bad_input
 
 
@@ -69,8 +74,10 @@ def register(app: typer.Typer) -> None:
 
         try:
             file_cfg = read_toml(config) if config is not None else {}
+            name = strategy or file_cfg.get("strategy")
+            if isinstance(name, str):  # built-in, FILE.py:NAME, module:NAME or a plugin
+                load_strategy(name, benchmarks=True, flag="--strategy" if strategy else "--config")
             if list_params:
-                name = strategy or file_cfg.get("strategy")
                 if name not in STRATEGIES:
                     raise ParamError(f"unknown strategy '{name}' (known: {', '.join(STRATEGIES)})")
                 t = Table(title=f"Parameters of {name} (and the engine's)", title_justify="left")

@@ -63,6 +63,22 @@ def fail_fetch(exc) -> typer.Exit:
     return fail(f"{exc.message}{hint}", code=exc.exit_code)
 
 
+def load_strategy(name: str | None, *, benchmarks: bool = False, flag: str = "--strategy"):
+    """The `Strategy` ``--strategy`` names: a built-in, ``FILE.py:NAME``, ``module:NAME`` or a
+    plugin (`costbt.strategies.registry`); exit 2 with one line saying why it cannot load."""
+    from costbt.strategies import STRATEGIES, StrategyError
+
+    if name is None:
+        raise fail(f"{flag}: no strategy given")
+    try:
+        strategy = STRATEGIES.resolve(name)
+    except StrategyError as exc:
+        raise fail(f"{flag}: {exc}") from None
+    if strategy.benchmark and not benchmarks:
+        raise fail(f"{flag}: '{name}' is a benchmark, not a strategy to test")
+    return strategy
+
+
 def prepare_report_folder(report: Path | None) -> None:
     """Create ``--report``'s folder before any work (exit 2 naming it when that is impossible):
     a report that cannot be written should not cost a whole run."""

@@ -9,6 +9,7 @@ import typer
 
 from costbt.backtest.commands.cost import parse_params
 from costbt.backtest.commands.options import (
+    load_strategy,
     load_traded_panel,
     parse_day,
     refuse_fees_without_data,
@@ -123,8 +124,7 @@ def register(app: typer.Typer) -> None:
             out_dir = outputs_dir() / f"sweep-{strategy}"
         from costbt.strategies import STRATEGIES
 
-        if strategy not in STRATEGIES or STRATEGIES[strategy].benchmark:
-            raise fail(f"--strategy: unknown strategy '{strategy}'")
+        load_strategy(strategy)
         if metric not in fast.METRICS:
             raise fail(f"--metric: '{metric}' is not one of {', '.join(fast.METRICS)}")
         if not grid:
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
             if any(v != ok for a in axes if a.name == k for v in a.values)
             or (k in fixed and fixed[k] != ok)
         }
-        slow = strategy != "below_cost" or bool(leaves)
+        slow = not STRATEGIES[strategy].kernel or bool(leaves)
         if slow:
             max_combinations = min(max_combinations, 2_000)
             err.print(

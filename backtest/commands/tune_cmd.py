@@ -322,14 +322,14 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         if report is not None:
-            from costbt.backtest.evaluator import Evaluator
+            from costbt.backtest.evaluation import evaluator_for
             from costbt.reports.study_html import write_study_report
 
             try:
                 path = write_study_report(
                     s,
                     report,
-                    evaluator=Evaluator(panel),
+                    evaluator=evaluator_for(panel, strategy),
                     ledger_trials=tried,
                     storage=spec,
                     provenance={"seed": seed, "command": "costbt tune"},

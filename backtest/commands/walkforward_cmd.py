@@ -229,11 +229,11 @@ def register(app: typer.Typer) -> None:
         panel, _, _ = load_traded_panel(first, last)
         fee_flag = "--include" if "include_fees" in (names or ()) else "--param"
         refuse_fees_without_data(panel, wants_fees(fixed, names), fee_flag)
-        from costbt.backtest.evaluator import Evaluator
+        from costbt.backtest.evaluation import evaluator_for
 
         # The windows are planned, as the run plans them, on the days the entry rule is known.
         try:
-            evaluator = Evaluator(panel)
+            evaluator = evaluator_for(panel, strategy)
             days, left_out = wf.signal_clipped_days(evaluator, strategy, fixed, names, first, last)
         except wf.WalkForwardError as exc:
             raise fail(f"--start/--end: {exc}") from None
@@ -366,7 +366,6 @@ def register(app: typer.Typer) -> None:
             from datetime import UTC, datetime
 
             from costbt.backtest import provenance as prov
-            from costbt.backtest.evaluator import Evaluator
             from costbt.reports.walkforward_html import write_walkforward_report
 
             earlier = [
@@ -380,7 +379,7 @@ def register(app: typer.Typer) -> None:
                 ledger_trials=total,
                 walkforward_runs=max(runs, 1),
                 walkforward_sharpes=earlier,
-                evaluator=Evaluator(panel),  # lets the report compute PBO
+                evaluator=evaluator,  # lets the report compute PBO
                 provenance={
                     "costbt_version": prov.costbt_version(),
                     "git_commit": prov.git_commit(),

@@ -434,7 +434,8 @@ def test_the_report_flag_writes_the_report(tmp_path):
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["--strategy", "accumulation"], "--strategy"),
+        (["--strategy", "buy_and_hold"], "--strategy"),
+        (["--strategy", "nowhere.py:STRATEGY"], "--strategy"),
         (["--objective", "nosuch"], "--objective"),
         (["--train", "4x"], "--train"),
         (["--test", "0d"], "--test"),
