@@ -372,6 +372,7 @@ from costbt.backtest.commands import cost as _cost_command  # noqa: E402 - regis
 from costbt.backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
 from costbt.backtest.commands import fidelity_cmd as _fidelity_command  # noqa: E402
 from costbt.backtest.commands import ledger_cmd as _ledger_command  # noqa: E402
+from costbt.backtest.commands import lookahead_cmd as _lookahead_command  # noqa: E402
 from costbt.backtest.commands import signals_status as _signals_command  # noqa: E402
 from costbt.backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
 from costbt.backtest.commands import tune_cmd as _tune_command  # noqa: E402
@@ -388,6 +389,7 @@ _claims_command.register(app)
 _tune_command.register(app)
 _walkforward_command.register(app)
 _ledger_command.register(app)
+_lookahead_command.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

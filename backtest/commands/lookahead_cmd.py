@@ -1,0 +1,88 @@
+"""``costbt lookahead --strategy X``: prove a strategy point in time, or name its leak.
+
+Thin: parse, `costbt.backtest.point_in_time.check_strategy`, print. Exit 0 when no leak is
+found, 1 when one is (the proof failed; the leak is printed), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from costbt.backtest.commands.cost import parse_params
+from costbt.backtest.commands.options import load_strategy, parse_day
+from costbt.backtest.console import err, fail, out, reports_bad_input
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("lookahead")
+    @reports_bad_input
+    def lookahead_cmd(
+        strategy: Annotated[
+            str,
+            typer.Option(
+                "--strategy", help="Built-in name, FILE.py:NAME, package.module:NAME or a plugin."
+            ),
+        ],
+        param: Annotated[
+            list[str] | None,
+            typer.Option("--param", help="Strategy parameter NAME=VALUE; repeatable."),
+        ] = None,
+        cutoffs: Annotated[
+            int, typer.Option("--cutoffs", min=0, max=200, help="Random cutoff days to test.")
+        ] = 6,
+        at: Annotated[
+            list[str] | None,
+            typer.Option("--at", help="Also test this cutoff day; repeatable.", show_default=False),
+        ] = None,
+        seed: Annotated[
+            int, typer.Option("--seed", help="Seed of the cutoffs and perturbations.")
+        ] = 0,
+    ) -> None:
+        """Prove a strategy point in time: its decisions up to each cutoff must not change when
+        the data ends there or when everything after it is perturbed; a leak is named."""
+        from costbt.backtest.point_in_time import check_strategy
+        from costbt.data.panel import load_panel
+        from costbt.signals.params import ParamError, build
+
+        s = load_strategy(strategy)
+        try:
+            params = build(s.params, parse_params(param))
+        except ParamError as exc:
+            raise fail(f"--param: {exc}") from None
+        panel = load_panel()
+        days = [parse_day("--at", a) for a in at or []]
+        for d in days:
+            if not panel.index[0] < d < panel.index[-1]:
+                raise fail(
+                    f"--at: {d.date()} is outside the data ({panel.index[0].date()} .. "
+                    f"{panel.index[-1].date()})"
+                )
+        if not cutoffs and not days:
+            raise fail("--cutoffs: 0 and no --at: nothing to test")
+        err.print(f"lookahead {strategy}: {cutoffs} random cutoff(s) + {len(days)} given ...")
+        result = check_strategy(
+            panel, strategy, params, n_cutoffs=cutoffs, cutoffs=tuple(days), seed=seed
+        )
+        shown = ", ".join(str(d.date()) for d in result.cutoffs)
+        if result.point_in_time:
+            out.print(
+                f"point in time: at every cutoff ({shown}) the decisions up to it were identical "
+                "with the data ending there and with everything after it perturbed",
+                highlight=False,
+            )
+            return
+        for leak in result.leaks:
+            inputs = f"; moved by the future of {', '.join(leak.inputs)}" if leak.inputs else ""
+            out.print(
+                f"LEAK at cutoff {leak.cutoff.date()} ({leak.how}): "
+                f"{leak.output if leak.column == leak.output else f'{leak.output}.{leak.column}'} "
+                f"changes on {leak.first_date.date()}{inputs}",
+                highlight=False,
+            )
+        out.print(
+            f"not point in time: {len(result.leaks)} of {len(result.cutoffs)} cutoffs leak",
+            highlight=False,
+        )
+        raise typer.Exit(1)
