@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
+from costbt.backtest.metrics import PERIODS  # noqa: E402 - the one annualisation constant
 from costbt.backtest.result import EXIT_CAUSES
 from costbt.signals import production_cost as pc
 
-PERIODS = 365
 #: Every per-combination output, in the kernel's column order. Beyond performance, each run says
 #: what it was: ``entry_share`` (days its entry rule was on / days the rule was known, over the
 #: span), ``signal_coverage`` (days the rule was known / days of the span), ``market_corr``

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-PERIODS_PER_YEAR = 365
+from costbt.backtest.metrics import PERIODS
+
+#: Days a year for annualising (the one constant: `costbt.backtest.metrics.PERIODS`).
+PERIODS_PER_YEAR = PERIODS
 #: Exits by cause, as `backtest.fast.EXIT_CAUSES` (kept here so reports need no numba import).
 EXIT_CAUSES = ("signal", "take_profit", "stop_loss", "trailing_stop", "time_stop", "end")
 #: Short names of the exit causes for one-cell summaries (`exits_text`).

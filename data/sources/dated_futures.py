@@ -23,7 +23,7 @@ import pandas as pd
 
 from costbt.data.cache import Cache, SeriesKey
 from costbt.data.sources.exchange import call
-from costbt.data.sources.ohlcv import OHLCV_COLUMNS, SyncResult, _client_version, find_gaps, merge
+from costbt.data.sources.ohlcv import OHLCV_COLUMNS, SyncResult, client_version, find_gaps, merge
 from costbt.data.sources.retry import FetchError, RetryPolicy
 
 DAY_MS = 86_400_000
@@ -165,7 +165,7 @@ def fetch_contract(
     end = min(now_ms, expiry_ms)
     meta = {
         "client": "ccxt",
-        "client_version": _client_version(),
+        "client_version": client_version(),
         "exchange": exchange.id,
         "market_type": "future",
         "base": "BTC",

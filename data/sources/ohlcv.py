@@ -142,7 +142,7 @@ def find_gaps(index: pd.DatetimeIndex, step: int, kind: Kind) -> list[Gap]:
     return out
 
 
-def _client_version() -> str:
+def client_version() -> str:
     try:
         return importlib.metadata.version("ccxt")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover
@@ -225,7 +225,7 @@ def sync(
     result = SyncResult(key=key, rows_before=0 if stored is None else len(stored))
     meta = {
         "client": "ccxt",
-        "client_version": _client_version(),
+        "client_version": client_version(),
         "exchange": exchange.id,
         "market_type": market.get("type"),
         "base": market.get("base"),

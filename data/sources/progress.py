@@ -1,4 +1,4 @@
-"""The progress protocol every downloader reports to; the CLI renders it (backtest/progress.py).
+"""The progress protocol every downloader reports to; the CLI renders it (backtest/cli/progress.py).
 
 ``start(description, total)`` opens a task (``total`` rows or days expected, None if unknown),
 ``advance(n, detail)`` adds ``n`` done, ``note(message)`` reports a retry or a skip, and

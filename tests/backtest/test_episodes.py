@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from costbt.backtest import episodes as ep
-from costbt.backtest.commands import episodes_cmd
+from costbt.backtest.cli.commands import episodes_cmd
 
 NA = pd.NA
 

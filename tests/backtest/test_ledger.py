@@ -19,8 +19,8 @@ import typer
 from typer.testing import CliRunner
 
 from costbt.backtest import ledger, tuning
-from costbt.backtest.commands.ledger_cmd import register as register_ledger
-from costbt.backtest.commands.tune_cmd import register as register_tune
+from costbt.backtest.cli.commands.ledger_cmd import register as register_ledger
+from costbt.backtest.cli.commands.tune_cmd import register as register_tune
 from costbt.backtest.grid import parse_axis
 from costbt.backtest.sweep import STATE, SweepError, SweepSpec, run_sweep
 from costbt.backtest.tuning_storage import this_process

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from costbt.backtest import ledger, tuning
-from costbt.backtest.commands.tune_cmd import register
+from costbt.backtest.cli.commands.tune_cmd import register
 from costbt.backtest.evaluator import Evaluator
 
 runner = CliRunner()

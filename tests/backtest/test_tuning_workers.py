@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from costbt.backtest import ledger, tuning
-from costbt.backtest.commands.tune_cmd import register
+from costbt.backtest.cli.commands.tune_cmd import register
 from costbt.backtest.tuning_storage import OWNER_ATTR, STALE_ATTR
 from tests.servers.postgres import LocalPostgres, PostgresUnavailable
 

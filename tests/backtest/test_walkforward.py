@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from costbt.backtest import ledger, tuning
 from costbt.backtest import walkforward as wf
-from costbt.backtest.commands.walkforward_cmd import register
+from costbt.backtest.cli.commands.walkforward_cmd import register
 from costbt.backtest.evaluator import Evaluator
 
 runner = CliRunner()

@@ -275,7 +275,7 @@ def test_a_study_without_a_feasible_trial_says_why(evaluator) -> None:
 
 
 def _app() -> typer.Typer:
-    from costbt.backtest.commands.tune_cmd import register
+    from costbt.backtest.cli.commands.tune_cmd import register
 
     app = typer.Typer()
     register(app)

@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import (
+from costbt.backtest.cli.commands.options import (
     load_traded_panel,
     parse_day,
     prepare_report_folder,
     refuse_fees_without_data,
     wants_fees,
 )
-from costbt.backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 from costbt.backtest.result import exits_text
 
 
@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
         compare in-sample with out-of-sample and with buy-and-hold on the same days."""
         from costbt.backtest import ledger, tuning
         from costbt.backtest import walkforward as wf
-        from costbt.backtest.commands.cost import parse_params
+        from costbt.backtest.cli.commands.cost import parse_params
 
         # ---- every flag checked before any work (exit 2, one line naming the flag)
         try:

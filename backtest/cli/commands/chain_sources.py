@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from costbt.backtest.commands.options import parse_day
-from costbt.backtest.console import fail, out, reports_bad_input
+from costbt.backtest.cli.commands.options import parse_day
+from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -151,7 +151,7 @@ def _run(
     now: pd.Timestamp | None,
 ) -> None:
     """Run each download, printing a summary line per series; stop at the first failure."""
-    from costbt.backtest.progress import ConsoleProgress
+    from costbt.backtest.cli.progress import ConsoleProgress
     from costbt.data.cache import Cache
     from costbt.data.sources import blockchain_com as bc
     from costbt.data.sources import coinmetrics as cm

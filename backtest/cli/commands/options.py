@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from costbt.backtest.console import fail
+from costbt.backtest.cli.console import fail
 
 if TYPE_CHECKING:
     import pandas as pd

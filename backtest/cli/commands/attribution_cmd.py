@@ -14,14 +14,14 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.cost import parse_params
-from costbt.backtest.commands.options import (
+from costbt.backtest.cli.commands.cost import parse_params
+from costbt.backtest.cli.commands.options import (
     load_traded_panel,
     parse_day,
     prepare_report_folder,
     refuse_fees_without_data,
 )
-from costbt.backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 
 #: Strategies made of members that attribution can switch off one by one.
 ATTRIBUTABLE = ("confluence",)

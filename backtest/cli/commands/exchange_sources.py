@@ -6,8 +6,15 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import CacheDir, Now, Quiet, Strict, fail_fetch, parse_instant
-from costbt.backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.cli.commands.options import (
+    CacheDir,
+    Now,
+    Quiet,
+    Strict,
+    fail_fetch,
+    parse_instant,
+)
+from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 
 ApiUrl = Annotated[
     str | None,
@@ -44,7 +51,7 @@ def _summary(results) -> None:
 
 def _run(jobs, *, cache_dir, api_url, quiet, strict, now_ms) -> None:
     """Sync each (exchange_id, SyncRequest); stop at the first failure with one clear line."""
-    from costbt.backtest.progress import ConsoleProgress
+    from costbt.backtest.cli.progress import ConsoleProgress
     from costbt.data.cache import Cache
     from costbt.data.sources.exchange import ExchangeConfig, make_exchange
     from costbt.data.sources.ohlcv import sync
@@ -174,7 +181,7 @@ def register(data_app: typer.Typer) -> None:
         """Download quarterly futures (expired ones too) by exchange instrument id, for basis history."""
         import pandas as pd
 
-        from costbt.backtest.progress import ConsoleProgress
+        from costbt.backtest.cli.progress import ConsoleProgress
         from costbt.data.cache import Cache
         from costbt.data.sources.dated_futures import (
             Contract,

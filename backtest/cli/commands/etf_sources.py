@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import CacheDir
+from costbt.backtest.cli.commands.options import CacheDir
 
 ApiUrl = Annotated[
     str | None,
@@ -46,14 +46,14 @@ Revisions = Annotated[
 
 
 def _print(message: str) -> None:
-    from costbt.backtest.console import out
+    from costbt.backtest.cli.console import out
 
     out.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _error(message: str, code: int) -> typer.Exit:
     """One error line on stderr (``error: ...``) and the exit to raise (2: bad input)."""
-    from costbt.backtest.console import fail
+    from costbt.backtest.cli.console import fail
 
     return fail(message, code)
 
@@ -137,6 +137,6 @@ def etf_flows(
 
 def register(data_app: typer.Typer) -> None:
     """Add ``etf-flows`` to ``costbt data``."""
-    from costbt.backtest.console import reports_bad_input
+    from costbt.backtest.cli.console import reports_bad_input
 
     data_app.command("etf-flows")(reports_bad_input(etf_flows))

@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import CacheDir, parse_day
-from costbt.backtest.console import fail, out, reports_bad_input
+from costbt.backtest.cli.commands.options import CacheDir, parse_day
+from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 
 def _state(value) -> str:

@@ -7,15 +7,15 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.cost import parse_params
-from costbt.backtest.commands.options import (
+from costbt.backtest.cli.commands.cost import parse_params
+from costbt.backtest.cli.commands.options import (
     load_strategy,
     load_traded_panel,
     parse_day,
     refuse_fees_without_data,
     wants_fees,
 )
-from costbt.backtest.console import cell, err, fail, out, reports_bad_input
+from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
 from costbt.backtest.result import exits_text
 from costbt.data.errors import DataError
 

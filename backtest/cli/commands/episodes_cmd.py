@@ -23,7 +23,7 @@ def _day(v) -> str:
 def register(app: typer.Typer) -> None:
     """Add ``episodes`` to ``app`` (a second call on the same app is a no-op)."""
     # Imported here, not at module level: backtest.cli imports this module while it loads.
-    from costbt.backtest.console import fail, out, reports_bad_input
+    from costbt.backtest.cli.console import fail, out, reports_bad_input
 
     if any(getattr(c, "name", None) == "episodes" for c in app.registered_commands):
         return

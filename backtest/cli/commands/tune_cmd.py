@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import (
+from costbt.backtest.cli.commands.options import (
     CacheDir,
     load_traded_panel,
     parse_day,
@@ -15,7 +15,7 @@ from costbt.backtest.commands.options import (
     refuse_fees_without_data,
     wants_fees,
 )
-from costbt.backtest.console import cell, err, fail, out, reports_bad_input
+from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
 from costbt.backtest.result import exits_text
 
 
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search the strategy's parameters with Optuna; print the best and the top trials."""
         from costbt.backtest import ledger, tuning
-        from costbt.backtest.commands.cost import parse_params
+        from costbt.backtest.cli.commands.cost import parse_params
         from costbt.backtest.degenerate import LABELS
 
         if objective not in tuning.OBJECTIVES:

@@ -26,7 +26,7 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 
-from costbt.backtest.console import err, fail, out, reports_bad_input  # noqa: E402, F401 - re-exported
+from costbt.backtest.cli.console import err, fail, out, reports_bad_input  # noqa: E402, F401 - re-exported
 
 BundleDir = Annotated[
     Path | None,
@@ -351,13 +351,13 @@ def data_panel(
 def _register_provider_commands() -> None:
     import importlib
 
-    from costbt.backtest.commands import PROVIDER_COMMAND_MODULES
+    from costbt.backtest.cli.commands import PROVIDER_COMMAND_MODULES
 
     for name in PROVIDER_COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"costbt.backtest.commands.{name}")
+            module = importlib.import_module(f"costbt.backtest.cli.commands.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"costbt.backtest.commands.{name}":
+            if exc.name != f"costbt.backtest.cli.commands.{name}":
                 raise
             continue
         module.register(data_app)
@@ -365,18 +365,18 @@ def _register_provider_commands() -> None:
 
 _register_provider_commands()
 
-from costbt.backtest.commands import attribution_cmd as _attribution_command  # noqa: E402
-from costbt.backtest.commands import backtest_cmd as _backtest_command  # noqa: E402
-from costbt.backtest.commands import claims_cmd as _claims_command  # noqa: E402
-from costbt.backtest.commands import cost as _cost_command  # noqa: E402 - registered after app exists
-from costbt.backtest.commands import episodes_cmd as _episodes_command  # noqa: E402
-from costbt.backtest.commands import fidelity_cmd as _fidelity_command  # noqa: E402
-from costbt.backtest.commands import ledger_cmd as _ledger_command  # noqa: E402
-from costbt.backtest.commands import lookahead_cmd as _lookahead_command  # noqa: E402
-from costbt.backtest.commands import signals_status as _signals_command  # noqa: E402
-from costbt.backtest.commands import sweep_cmd as _sweep_command  # noqa: E402
-from costbt.backtest.commands import tune_cmd as _tune_command  # noqa: E402
-from costbt.backtest.commands import walkforward_cmd as _walkforward_command  # noqa: E402
+from costbt.backtest.cli.commands import attribution_cmd as _attribution_command  # noqa: E402
+from costbt.backtest.cli.commands import backtest_cmd as _backtest_command  # noqa: E402
+from costbt.backtest.cli.commands import claims_cmd as _claims_command  # noqa: E402
+from costbt.backtest.cli.commands import cost as _cost_command  # noqa: E402 - registered after app exists
+from costbt.backtest.cli.commands import episodes_cmd as _episodes_command  # noqa: E402
+from costbt.backtest.cli.commands import fidelity_cmd as _fidelity_command  # noqa: E402
+from costbt.backtest.cli.commands import ledger_cmd as _ledger_command  # noqa: E402
+from costbt.backtest.cli.commands import lookahead_cmd as _lookahead_command  # noqa: E402
+from costbt.backtest.cli.commands import signals_status as _signals_command  # noqa: E402
+from costbt.backtest.cli.commands import sweep_cmd as _sweep_command  # noqa: E402
+from costbt.backtest.cli.commands import tune_cmd as _tune_command  # noqa: E402
+from costbt.backtest.cli.commands import walkforward_cmd as _walkforward_command  # noqa: E402
 
 _cost_command.register(app)
 _signals_command.register(app)

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.cost import parse_params
-from costbt.backtest.commands.options import load_strategy, parse_day
-from costbt.backtest.console import err, fail, out, reports_bad_input
+from costbt.backtest.cli.commands.cost import parse_params
+from costbt.backtest.cli.commands.options import load_strategy, parse_day
+from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 
 
 def register(app: typer.Typer) -> None:

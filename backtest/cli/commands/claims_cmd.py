@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import prepare_report_folder
-from costbt.backtest.console import fail, out, reports_bad_input
+from costbt.backtest.cli.commands.options import prepare_report_folder
+from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 
 def register(app: typer.Typer) -> None:

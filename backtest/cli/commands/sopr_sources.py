@@ -18,20 +18,20 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import CacheDir
+from costbt.backtest.cli.commands.options import CacheDir
 
 PROVIDERS = ("glassnode",)
 
 
 def _print(message: str) -> None:
-    from costbt.backtest.console import out
+    from costbt.backtest.cli.console import out
 
     out.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _error(message: str, code: int) -> typer.Exit:
     """One error line on stderr (``error: ...``) and the exit to raise (2: bad input)."""
-    from costbt.backtest.console import fail
+    from costbt.backtest.cli.console import fail
 
     return fail(message, code)
 
@@ -190,7 +190,7 @@ def import_file(
 
 def register(data_app: typer.Typer) -> None:
     """Add ``sopr`` and ``import`` to ``costbt data``."""
-    from costbt.backtest.console import reports_bad_input
+    from costbt.backtest.cli.console import reports_bad_input
 
     data_app.command("sopr")(reports_bad_input(sopr))
     data_app.command("import")(reports_bad_input(import_file))

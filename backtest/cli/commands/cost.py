@@ -18,8 +18,8 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.commands.options import parse_day
-from costbt.backtest.console import fail, out, reports_bad_input
+from costbt.backtest.cli.commands.options import parse_day
+from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 
 def parse_params(values: list[str] | None) -> dict[str, str]:

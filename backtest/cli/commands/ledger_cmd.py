@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.console import fail, out, reports_bad_input
+from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 Strategy = Annotated[str | None, typer.Option("--strategy", help="Only this strategy.")]
 Data = Annotated[

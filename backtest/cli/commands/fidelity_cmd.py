@@ -16,7 +16,7 @@ MAX_MATCH_DAYS = 3650
 
 def parse_match_days(value: str) -> int:
     """``--match-days``: a whole number of days >= 0; exits 2 naming the flag otherwise."""
-    from costbt.backtest.console import fail
+    from costbt.backtest.cli.console import fail
 
     text = value.strip()
     try:
@@ -43,8 +43,8 @@ def _share(v: float) -> str:
 def register(app: typer.Typer) -> None:
     """Add ``fidelity`` to ``app`` (a second call on the same app is a no-op)."""
     # Imported here, not at module level: backtest.cli imports this module while it loads.
-    from costbt.backtest.commands.options import parse_day
-    from costbt.backtest.console import fail, out, reports_bad_input
+    from costbt.backtest.cli.commands.options import parse_day
+    from costbt.backtest.cli.console import fail, out, reports_bad_input
 
     if any(getattr(c, "name", None) == "fidelity" for c in app.registered_commands):
         return
