@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from costbt.backtest import fast
+from costbt.backtest.fast_nb import sweep_serial_nb
 from costbt.signals import production_cost as pc
 from costbt.signals.fleet_efficiency import EfficiencyTimeline, fleet_efficiency
 
@@ -162,7 +163,7 @@ class Evaluator:
         self, row: dict, t0: int, t1: int, rets: np.ndarray, close_at_end: bool
     ) -> np.ndarray:
         out = np.empty((1, len(fast.METRICS)))
-        fast.sweep_serial_nb(
+        sweep_serial_nb(
             self.ratio(row)[None, :],
             self.open,
             self.close,
