@@ -464,3 +464,83 @@ def deflated_best(
 def strategy_returns(panel: pd.DataFrame, strategy: str, row: dict, start=None) -> pd.Series:
     """Daily returns of one combination on the vectorbt engine."""
     return run_row(panel, strategy, row, start).returns
+
+
+# ----------------------------------------------------------------------------- the workflow
+
+
+@dataclass(frozen=True)
+class SweepStudy:
+    """A finished sweep with everything that judges it (`sweep_study`).
+
+    Attributes:
+        spec, out: what was swept and the folder holding results, chunks and state.
+        results: one row per combination (parameters, `backtest.fast.METRICS`, ``flag``).
+        verified: the rows re-run through vectorbt (empty: every row already ran on it).
+        data_label, data_key: the data the ledger counted the combinations under.
+        ledger_trials: configurations tried for the strategy on that data, this sweep included.
+        assessment: `backtest.overfitting.Assessment` of the best by ``metric`` against
+            buy-and-hold on the same days (DSR deflated by ``ledger_trials``, PBO, SPA).
+        span: (first, last) traded day of the best combination.
+        signal_coverage: share of those days its entry rule was known.
+    """
+
+    spec: SweepSpec
+    out: Path
+    metric: str
+    results: pd.DataFrame
+    verified: list[int]
+    data_label: str
+    data_key: str
+    ledger_trials: int
+    assessment: object
+    span: tuple
+    signal_coverage: float
+
+    def best(self, top: int) -> pd.DataFrame:
+        """The ``top`` rows by ``metric`` (missing values last)."""
+        return self.results.sort_values(self.metric, ascending=False, na_position="last").head(top)
+
+
+def sweep_study(
+    panel: pd.DataFrame,
+    spec: SweepSpec,
+    out: Path,
+    *,
+    metric: str = "sharpe",
+    top: int = 20,
+    verify_sample: int = 10,
+    seed: int = 0,
+    resume: bool = False,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> SweepStudy:
+    """Sweep, verify against vectorbt, count in the ledger and judge the best: one call.
+
+    1. `run_sweep` (chunked, resumable, counted in the ledger after each chunk);
+    2. `verify`: the top ``top`` and ``verify_sample`` random rows re-run through vectorbt when
+       the kernel ran them (raises ``AssertionError`` on a difference beyond 1e-9);
+    3. the ledger's N for this strategy and data;
+    4. `deflated_best`: the best by ``metric`` against buy-and-hold on the same days.
+
+    Raises `SweepError`, `costbt.data.errors.DataError` or ``ValueError`` as `run_sweep` does.
+    """
+    from costbt.backtest import ledger
+
+    results = run_sweep(panel, spec, out, resume=resume, on_chunk=on_chunk)
+    verified = verify(panel, results, spec, metric, min(top, len(results)), verify_sample, seed)
+    data = ledger.data_ref(panel)  # run_sweep counted the combinations under this key
+    tried = ledger.trials(spec.strategy, data.key)
+    deflated = deflated_best(panel, results, spec, metric, tried)
+    return SweepStudy(
+        spec=spec,
+        out=Path(out),
+        metric=metric,
+        results=results,
+        verified=verified,
+        data_label=data.label,
+        data_key=data.key,
+        ledger_trials=tried,
+        assessment=deflated["assessment"],
+        span=deflated["span"],
+        signal_coverage=deflated["signal_coverage"],
+    )

@@ -301,3 +301,19 @@ def test_the_sweep_page_leads_with_the_verdict_against_buy_and_hold(tmp_path, mo
     best, held, days = sharpes.groups()
     assert f"Sharpe {best} vs {held} on the same {days} days" in page
     assert "entry rule known on" in page and "N = 4 configurations in the ledger" in page
+
+
+def test_sweep_study_is_the_whole_workflow_in_one_call_returning_a_dataclass(panel, tmp_path):
+    from costbt.backtest.sweep import SweepStudy, sweep_study
+
+    known = {p.name: p for p in space(STRATEGIES["below_cost"].params)}
+    axes = (parse_axis("entry_ratio=0.8:1.0:0.1", known), parse_axis("exit_ratio=1.5,2.0", known))
+    spec = SweepSpec("below_cost", axes, fixed={}, start="2018-01-01")
+    study = sweep_study(panel, spec, tmp_path / "s", top=2, verify_sample=2)
+    assert isinstance(study, SweepStudy) and len(study.results) == 6
+    assert len(study.verified) == 4  # the kernel ran them: the top 2 and 2 random re-run
+    assert study.ledger_trials == ledger.trials("below_cost", study.data_key) >= 6
+    assert study.assessment.verdict and study.span[0] >= pd.Timestamp("2018-01-01")
+    assert list(study.best(2).index) == list(
+        study.results.sort_values("sharpe", ascending=False).index[:2]
+    )

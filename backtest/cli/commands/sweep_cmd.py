@@ -112,10 +112,10 @@ def register(app: typer.Typer) -> None:
         )
         from rich.table import Table
 
-        from costbt.backtest import fast, ledger
+        from costbt.backtest import fast
         from costbt.backtest.engine import EngineConfig
         from costbt.backtest.grid import GridError, grid_size, parse_axis
-        from costbt.backtest.sweep import SweepError, SweepSpec, run_sweep, verify
+        from costbt.backtest.sweep import SweepError, SweepSpec, sweep_study
         from costbt.signals.params import ParamError, space
 
         if out_dir is None:
@@ -199,13 +199,23 @@ def register(app: typer.Typer) -> None:
         try:
             with bar:
                 task = bar.add_task("sweep", total=n)
-                results = run_sweep(
-                    panel, spec, out_dir, resume=resume, on_chunk=lambda c, k: bar.advance(task, k)
+                study = sweep_study(
+                    panel,
+                    spec,
+                    out_dir,
+                    metric=metric,
+                    top=top,
+                    verify_sample=sample,
+                    seed=seed,
+                    resume=resume,
+                    on_chunk=lambda c, k: bar.advance(task, k),
                 )
         except SweepError as exc:
             raise fail(str(exc)) from None
         except DataError as exc:  # the bundled data, not the user's input: the environment
             raise fail(f"data: {exc}", code=1) from None
+        except AssertionError as exc:
+            raise fail(f"verification against vectorbt FAILED: {str(exc)[:2000]}", code=1) from None
         except ValueError as exc:  # a combination of --grid and --param values
             raise fail(f"--grid/--param: {exc}") from None
         except KeyboardInterrupt:
@@ -213,11 +223,8 @@ def register(app: typer.Typer) -> None:
                 f"interrupted: completed chunks are kept in {out_dir}; rerun with --resume to finish",
                 code=130,
             ) from None
-        try:
-            verified = verify(panel, results, spec, metric, min(top, len(results)), sample, seed)
-        except AssertionError as exc:
-            raise fail(f"verification against vectorbt FAILED: {str(exc)[:2000]}", code=1) from None
-        best = results.sort_values(metric, ascending=False, na_position="last").head(top)
+        results, verified, tried = study.results, study.verified, study.ledger_trials
+        best = study.best(top)
         t = Table(title=f"Top {len(best)} of {n:,} by {metric}", title_justify="left")
         cols = [
             *names,
@@ -248,22 +255,17 @@ def register(app: typer.Typer) -> None:
                 "evaluated by the vectorbt engine itself (no separate verification needed)",
                 highlight=False,
             )
-        data = ledger.data_ref(panel)  # run_sweep counted the combinations under this key
-        tried = ledger.trials(strategy, data.key)
         out.print(
-            f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {tried:,} configurations tried for {strategy} on data {data.label} ({data.key}) so far",
+            f"results: {out_dir / 'results.parquet'} and results.csv; ledger: {tried:,} configurations tried for {strategy} on data {study.data_label} ({study.data_key}) so far",
             highlight=False,
         )
-        from costbt.backtest.sweep import deflated_best
-
-        deflated = deflated_best(panel, results, spec, metric, tried)
-        a = deflated["assessment"]
+        a = study.assessment
 
         def num(value: float | None, spec: str = ".3f") -> str:
             return "n/a" if value is None or value != value else format(value, spec)
 
-        first_day, last_day = deflated["span"]
-        coverage = deflated["signal_coverage"]
+        first_day, last_day = study.span
+        coverage = study.signal_coverage
         known = "" if coverage != coverage else f" (entry rule known on {coverage:.1%} of them)"
         out.print(
             f"deflated Sharpe ratio of the best against buy-and-hold: {num(a.dsr_vs_bh)} (Sharpe "
@@ -279,11 +281,8 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         out.print(f"verdict: {a.verdict}", highlight=False)
-        try:
-            from costbt.reports.sweep_html import write_sweep_report
-        except ImportError:
-            return
         from costbt.backtest.overfitting import cost_assumptions
+        from costbt.reports.sweep_html import write_sweep_report
 
         assumptions = list(cost_assumptions(names))
         page = write_sweep_report(
@@ -297,10 +296,10 @@ def register(app: typer.Typer) -> None:
             provenance={
                 "combinations": n,
                 "ledger_trials": tried,
-                "ledger_data": f"{data.label} ({data.key})",
+                "ledger_data": f"{study.data_label} ({study.data_key})",
             },
             assessment=a,
-            span=deflated["span"],
+            span=study.span,
             signal_coverage=coverage,
         )
         out.print(f"page: {page.resolve()}", highlight=False)
