@@ -1,4 +1,8 @@
-"""Backtest configuration: a TOML file plus ``--param NAME=VALUE`` overrides, validated.
+"""Run configuration for every command: a TOML file plus ``--param NAME=VALUE`` overrides.
+
+One merge (`merge`) serves backtest, sweep, tune, walk-forward, attribution and lookahead: the
+file's ``[params]`` and ``[engine]`` tables, then the ``--param`` overrides, as one flat dict of
+fixed values; `resolve` validates it into the strategy's and the engine's dataclasses.
 
 TOML layout (every key optional)::
 
@@ -59,6 +63,14 @@ def read_toml(path: Path) -> dict:
     return data
 
 
+def merge(file_cfg: dict, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The run's fixed values: the file's ``[params]`` and ``[engine]``, then ``overrides``
+    (``--param``; an ``engine.`` prefix is dropped). Names are checked by the caller's space."""
+    out: dict[str, Any] = {**file_cfg.get("params", {}), **file_cfg.get("engine", {})}
+    out.update({k.removeprefix("engine."): v for k, v in overrides.items()})
+    return out
+
+
 def resolve(
     strategy: str | None,
     file_cfg: dict,
@@ -75,12 +87,10 @@ def resolve(
     params_cls = strategies[name].params
     p_names = {p.name for p in space(params_cls)}
     e_names = {p.name for p in space(engine_cls)}
-    params: dict[str, Any] = dict(file_cfg.get("params", {}))
-    engine: dict[str, Any] = dict(file_cfg.get("engine", {}))
-    for key, value in overrides.items():
-        if key.startswith("engine."):
-            engine[key.removeprefix("engine.")] = value
-        elif key in p_names:
+    params: dict[str, Any] = {}
+    engine: dict[str, Any] = {}
+    for key, value in merge(file_cfg, overrides).items():
+        if key in p_names:
             params[key] = value
         elif key in e_names:
             engine[key] = value

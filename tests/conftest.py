@@ -70,6 +70,7 @@ WORKER_GROUPS = {
         "tests/backtest/test_sweep.py",
         "tests/test_stack_compat.py",
         "tests/strategies/test_user_strategies.py",
+        "tests/backtest/test_config_merge.py",
     ),
     "postgresql": ("tests/backtest/test_tuning_workers.py",),
     "report_sample": (

@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.cost import parse_params
 from costbt.backtest.cli.commands.options import (
     load_traded_panel,
     parse_day,
@@ -35,6 +34,13 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option("--strategy", help="Strategy with members: confluence."),
         ] = "confluence",
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help="TOML config (strategy, start, end, [params], [engine]); flags win.",
+            ),
+        ] = None,
         param: Annotated[
             list[str] | None,
             typer.Option(
@@ -61,8 +67,13 @@ def register(app: typer.Typer) -> None:
             known = ", ".join(ATTRIBUTABLE)
             hint = "" if strategy not in STRATEGIES else " (it has no members to remove)"
             raise fail(f"--strategy: cannot attribute '{strategy}'{hint}; known: {known}")
+        from costbt.backtest.cli.commands.options import run_config
+
+        _, merged, file_cfg = run_config(config, strategy, param)
+        start = start or file_cfg.get("start")
+        end = end or file_cfg.get("end")
         try:
-            run = resolve(strategy, {}, parse_params(param), STRATEGIES, EngineConfig)
+            run = resolve(strategy, {}, merged, STRATEGIES, EngineConfig)
         except ParamError as exc:
             raise fail(f"--param: {exc}") from None
         first = parse_day("--start", start)

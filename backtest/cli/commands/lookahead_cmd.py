@@ -6,11 +6,11 @@ found, 1 when one is (the proof failed; the leak is printed), 2 on bad input.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.cost import parse_params
 from costbt.backtest.cli.commands.options import load_strategy, parse_day
 from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 
@@ -20,11 +20,21 @@ def register(app: typer.Typer) -> None:
     @reports_bad_input
     def lookahead_cmd(
         strategy: Annotated[
-            str,
+            str | None,
             typer.Option(
-                "--strategy", help="Built-in name, FILE.py:NAME, package.module:NAME or a plugin."
+                "--strategy",
+                help="Built-in name, FILE.py:NAME, package.module:NAME or a plugin (default: the "
+                "config's).",
+                show_default=False,
             ),
-        ],
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help="TOML config (strategy, start, end, [params], [engine]); flags win.",
+            ),
+        ] = None,
         param: Annotated[
             list[str] | None,
             typer.Option("--param", help="Strategy parameter NAME=VALUE; repeatable."),
@@ -42,13 +52,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Prove a strategy point in time: its decisions up to each cutoff must not change when
         the data ends there or when everything after it is perturbed; a leak is named."""
+        from costbt.backtest.cli.commands.options import run_config
+        from costbt.backtest.engine import EngineConfig
         from costbt.backtest.point_in_time import check_strategy
         from costbt.data.panel import load_panel
-        from costbt.signals.params import ParamError, build
+        from costbt.signals.params import ParamError, build, space
 
+        strategy, merged, _ = run_config(config, strategy, param, default="")
+        if not strategy:
+            raise fail("--strategy: no strategy given (--strategy or 'strategy' in --config)")
         s = load_strategy(strategy)
+        engine = {p.name for p in space(EngineConfig)}
         try:
-            params = build(s.params, parse_params(param))
+            params = build(s.params, {k: v for k, v in merged.items() if k not in engine})
         except ParamError as exc:
             raise fail(f"--param: {exc}") from None
         panel = load_panel()

@@ -63,6 +63,26 @@ def fail_fetch(exc) -> typer.Exit:
     return fail(f"{exc.message}{hint}", code=exc.exit_code)
 
 
+def run_config(
+    config: Path | None, strategy: str | None, param: list[str] | None, default: str = "below_cost"
+) -> tuple[str, dict, dict]:
+    """(strategy, fixed values, file) of a run from ``--config``, ``--strategy`` and ``--param``:
+    the one merge every command uses (`costbt.backtest.config.merge`); the flags win over the
+    file. Exit 2 naming ``--config`` or ``--param`` on a bad file or item."""
+    from costbt.backtest.cli.commands.cost import parse_params
+    from costbt.backtest.config import merge, read_toml
+    from costbt.signals.params import ParamError
+
+    try:
+        file_cfg = read_toml(config) if config is not None else {}
+    except ParamError as exc:
+        raise fail(f"--config: {exc}") from None
+    name = strategy or file_cfg.get("strategy") or default
+    if not isinstance(name, str):
+        raise fail(f"--config: strategy {name!r} is not a name")
+    return name, merge(file_cfg, parse_params(param)), file_cfg
+
+
 def load_strategy(name: str | None, *, benchmarks: bool = False, flag: str = "--strategy"):
     """The `Strategy` ``--strategy`` names: a built-in, ``FILE.py:NAME``, ``module:NAME`` or a
     plugin (`costbt.strategies.registry`); exit 2 with one line saying why it cannot load."""

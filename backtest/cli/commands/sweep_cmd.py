@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.cost import parse_params
 from costbt.backtest.cli.commands.options import (
     load_strategy,
     load_traded_panel,
     parse_day,
     refuse_fees_without_data,
+    run_config,
     wants_fees,
 )
 from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
@@ -46,8 +46,21 @@ def register(app: typer.Typer) -> None:
     @reports_bad_input
     def sweep_cmd(
         strategy: Annotated[
-            str, typer.Option("--strategy", help="Strategy to sweep (below_cost).")
-        ] = "below_cost",
+            str | None,
+            typer.Option(
+                "--strategy",
+                help="Strategy to sweep: a built-in, FILE.py:NAME, module:NAME or a plugin "
+                "(default: the config's, else below_cost).",
+                show_default=False,
+            ),
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help="TOML config (strategy, start, end, [params], [engine]); flags win.",
+            ),
+        ] = None,
         grid: Annotated[
             list[str] | None,
             typer.Option(
@@ -118,13 +131,17 @@ def register(app: typer.Typer) -> None:
         from costbt.backtest.sweep import SweepError, SweepSpec, sweep_study
         from costbt.signals.params import ParamError, space
 
-        if out_dir is None:
-            from costbt.data.user_dirs import outputs_dir
-
-            out_dir = outputs_dir() / f"sweep-{strategy}"
+        strategy, merged, file_cfg = run_config(config, strategy, param)
+        start = start or file_cfg.get("start")
+        end = end or file_cfg.get("end")
+        title = title or file_cfg.get("title")
         from costbt.strategies import STRATEGIES
 
         load_strategy(strategy)
+        if out_dir is None:
+            from costbt.data.user_dirs import outputs_dir
+
+            out_dir = outputs_dir() / f"sweep-{STRATEGIES[strategy].name}"
         if metric not in fast.METRICS:
             raise fail(f"--metric: '{metric}' is not one of {', '.join(fast.METRICS)}")
         if not grid:
@@ -138,7 +155,7 @@ def register(app: typer.Typer) -> None:
         if len(set(names)) != len(names):
             raise fail("--grid: a parameter is given twice")
         fixed = {}
-        for name, value in parse_params(param).items():
+        for name, value in merged.items():
             if name not in params:
                 raise fail(f"--param: unknown parameter '{name}'")
             if name in names:

@@ -24,8 +24,21 @@ def register(app: typer.Typer) -> None:
     @reports_bad_input
     def tune_cmd(
         strategy: Annotated[
-            str, typer.Option("--strategy", help="Strategy to tune (below_cost).")
-        ] = "below_cost",
+            str | None,
+            typer.Option(
+                "--strategy",
+                help="Strategy to tune: a built-in, FILE.py:NAME, module:NAME or a plugin "
+                "(default: the config's, else below_cost).",
+                show_default=False,
+            ),
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help="TOML config (strategy, start, end, [params], [engine]); flags win.",
+            ),
+        ] = None,
         n_trials: Annotated[
             int | None,
             typer.Option("--n-trials", help="Trials to add to the study (>= 1; default 100)."),
@@ -109,8 +122,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search the strategy's parameters with Optuna; print the best and the top trials."""
         from costbt.backtest import ledger, tuning
-        from costbt.backtest.cli.commands.cost import parse_params
+        from costbt.backtest.cli.commands.options import run_config
         from costbt.backtest.degenerate import LABELS
+
+        strategy, fixed, file_cfg = run_config(config, strategy, param)
+        start = start or file_cfg.get("start")
+        end = end or file_cfg.get("end")
 
         if objective not in tuning.OBJECTIVES:
             raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
@@ -142,7 +159,6 @@ def register(app: typer.Typer) -> None:
             spec = tuning.storage_spec(storage, name, cache_dir)
         except tuning.TuningError as exc:
             raise fail(f"--storage: {exc}") from None
-        fixed = parse_params(param)
         first, last = parse_day("--start", start), parse_day("--end", end)
         prepare_report_folder(report)
 

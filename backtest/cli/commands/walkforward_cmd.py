@@ -70,8 +70,21 @@ def register(app: typer.Typer) -> None:
     @reports_bad_input
     def walkforward_cmd(
         strategy: Annotated[
-            str, typer.Option("--strategy", help="Strategy to tune (below_cost).")
-        ] = "below_cost",
+            str | None,
+            typer.Option(
+                "--strategy",
+                help="Strategy to tune: a built-in, FILE.py:NAME, module:NAME or a plugin "
+                "(default: the config's, else below_cost).",
+                show_default=False,
+            ),
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help="TOML config (strategy, start, end, [params], [engine]); flags win.",
+            ),
+        ] = None,
         train: Annotated[
             str | None,
             typer.Option("--train", help="Training window: 4y, 18m, 2w, 90d (default 4y)."),
@@ -166,8 +179,11 @@ def register(app: typer.Typer) -> None:
         compare in-sample with out-of-sample and with buy-and-hold on the same days."""
         from costbt.backtest import ledger, tuning
         from costbt.backtest import walkforward as wf
-        from costbt.backtest.cli.commands.cost import parse_params
+        from costbt.backtest.cli.commands.options import run_config
 
+        strategy, merged, file_cfg = run_config(config, strategy, param)
+        start = start or file_cfg.get("start")
+        end = end or file_cfg.get("end")
         # ---- every flag checked before any work (exit 2, one line naming the flag)
         try:
             tuning.parameters(strategy)
@@ -200,7 +216,7 @@ def register(app: typer.Typer) -> None:
         except tuning.TuningError as exc:
             raise fail(f"--include: {exc}") from None
         try:
-            fixed = wf.check_fixed(strategy, names, parse_params(param))
+            fixed = wf.check_fixed(strategy, names, merged)
         except tuning.TuningError as exc:
             raise fail(f"--param: {exc}") from None
         first, last = parse_day("--start", start), parse_day("--end", end)
