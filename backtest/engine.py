@@ -419,14 +419,7 @@ def provenance(config: dict, seed: int) -> dict:
     """costbt version, git commit (and dirty flag), bundle manifest hash, full config and seed."""
     from costbt.backtest import provenance as prov
 
-    return {
-        "costbt_version": prov.costbt_version(),
-        "git_commit": prov.git_commit(),
-        "git_dirty": prov.git_dirty(),
-        "data_manifest_sha256": prov.manifest_hash(),
-        "seed": seed,
-        "config": config,
-    }
+    return prov.record(seed=seed, config=config)
 
 
 def signal_span(rule: pd.Series | None, days: pd.Index) -> dict | None:

@@ -73,3 +73,16 @@ def manifest_hash() -> str:
         return _manifest_hash()
     except Exception:  # noqa: BLE001 - provenance must never stop a report
         return UNKNOWN
+
+
+def record(**extra) -> dict:
+    """A run's provenance, built in one place: costbt's version, the git commit and dirty flag
+    of its source checkout, the bundled manifest's hash, then ``extra`` (seed, config, command,
+    run time ...). The engine, the commands and the pages all use it."""
+    return {
+        "costbt_version": costbt_version(),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "data_manifest_sha256": manifest_hash(),
+        **extra,
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from costbt.backtest.provenance import costbt_version, git_commit, git_dirty, manifest_hash
+from costbt.backtest.provenance import record
 
 MANIFEST_KEY = "data_manifest_sha256"
 # Other names a run may use for the same facts.
@@ -32,13 +32,7 @@ NOT_IN_TABLE = frozenset({"config"})
 
 def collect() -> dict[str, str]:
     """Provenance known at report time."""
-    return {
-        "costbt_version": costbt_version(),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        MANIFEST_KEY: manifest_hash(),
-        "report_generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    return record(report_generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def merged(recorded: dict, config: dict | None = None) -> dict:

@@ -396,15 +396,11 @@ def register(app: typer.Typer) -> None:
                 walkforward_runs=max(runs, 1),
                 walkforward_sharpes=earlier,
                 evaluator=evaluator,  # lets the report compute PBO
-                provenance={
-                    "costbt_version": prov.costbt_version(),
-                    "git_commit": prov.git_commit(),
-                    "git_dirty": prov.git_dirty(),
-                    "data_manifest_sha256": prov.manifest_hash(),
-                    "seed": seed,
-                    "command": command_line(result.settings, report),
-                    "run_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
+                provenance=prov.record(
+                    seed=seed,
+                    command=command_line(result.settings, report),
+                    run_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ),
             )
             out.print(f"report: {Path(path).resolve()}", highlight=False)
 
