@@ -60,7 +60,15 @@ DB_SCHEMES = ("sqlite", "postgresql", "mysql")
 
 
 class TuningError(ValueError):
-    """Bad study settings (unknown parameter, storage, a continued study with other settings)."""
+    """Bad study settings (unknown parameter, storage, a continued study with other settings).
+
+    ``field`` names the setting at fault, as the argument of `check_study` (``"objective"``,
+    ``"fixed"``, ``"storage"``, ...), or is None; the command line turns it into its flag.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # ----------------------------------------------------------------------------- the space
@@ -503,6 +511,88 @@ def _worker(
             tickets.finished.value += 1
 
 
+def check_fixed_values(strategy: str, include: Sequence[str], fixed: dict | None) -> dict:
+    """Fixed parameter values converted and checked, sorted by name.
+
+    Raises `TuningError` (``field`` ``"fixed"``) for an unknown name, a name both fixed and
+    searched (in ``include``), or a value its parameter refuses.
+    """
+    params = parameters(strategy)
+    out = dict(fixed or {})
+    for k, v in out.items():
+        if k not in params:
+            raise TuningError(f"unknown fixed parameter '{k}'", "fixed")
+        if k in include:
+            raise TuningError(f"'{k}' is both fixed and searched", "fixed")
+        try:
+            out[k] = params[k].validate(v)
+        except ParamError as exc:
+            raise TuningError(str(exc), "fixed") from None
+    return {k: out[k] for k in sorted(out)}
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """A study's settings checked before any data is read (`check_study`)."""
+
+    strategy: str
+    objective: str
+    include: tuple[str, ...]
+    fixed: dict
+    study_name: str
+    storage: str
+
+
+def check_study(
+    strategy: str = "below_cost",
+    n_trials: int | None = None,
+    objective: str = "sharpe",
+    storage: str | None = None,
+    study_name: str | None = None,
+    *,
+    jobs: int = 1,
+    min_trades: int = 3,
+    include: Sequence[str] | None = None,
+    fixed: dict | None = None,
+    cache_dir: str | Path | None = None,
+    total: int | None = None,
+    search_assumptions: bool = False,
+) -> StudySettings:
+    """Every setting of `run_study` checked, in the order a user reads them; no data is read.
+
+    Raises `TuningError` whose ``field`` is the argument at fault: an unknown strategy or
+    objective, ``n_trials`` with ``total``, a count below its minimum, an unknown or doubly given
+    parameter, a bad value, a storage that cannot be used (`storage_spec`).
+    """
+    try:
+        parameters(strategy)
+    except TuningError as exc:
+        raise TuningError(str(exc), "strategy") from None
+    if objective not in OBJECTIVES:
+        raise TuningError(f"'{objective}' is not one of {', '.join(OBJECTIVES)}", "objective")
+    if n_trials is not None and total is not None:
+        raise TuningError("n_trials and total are mutually exclusive: give one", "total")
+    for name, value, least in (
+        ("n_trials", n_trials, 1),
+        ("total", total, 1),
+        ("jobs", jobs, 1),
+        ("min_trades", min_trades, 0),
+    ):
+        if value is not None and int(value) < least:
+            raise TuningError(f"must be at least {least}", name)
+    try:
+        names = resolve_include(strategy, include, search_assumptions)
+    except TuningError as exc:
+        raise TuningError(str(exc), "include") from None
+    checked = check_fixed_values(strategy, names, fixed)
+    study_name = study_name or f"{strategy}-{objective}"
+    try:
+        spec = storage_spec(storage, study_name, cache_dir)
+    except TuningError as exc:
+        raise TuningError(str(exc), "storage") from None
+    return StudySettings(strategy, objective, tuple(names), checked, study_name, spec)
+
+
 def run_study(
     panel: pd.DataFrame,
     strategy: str = "below_cost",
@@ -546,30 +636,26 @@ def run_study(
     the search can draw (`signal_days`): days without signal data are not days of "no
     position" (``StudyResult.period`` holds the clipped period).
     """
-    if objective not in OBJECTIVES:
-        raise TuningError(f"unknown objective '{objective}' (one of {', '.join(OBJECTIVES)})")
-    if n_trials is not None and total is not None:
-        raise TuningError("n_trials and total are mutually exclusive: give one")
-    if n_trials is not None and n_trials < 1:
-        raise TuningError("n_trials must be at least 1")
-    if total is not None and total < 1:
-        raise TuningError("total must be at least 1")
-    if jobs < 1:
-        raise TuningError("jobs must be at least 1")
-    names = resolve_include(strategy, include, search_assumptions)
-    params = parameters(strategy)
-    fixed = dict(fixed or {})
-    for k, v in fixed.items():
-        if k not in params:
-            raise TuningError(f"unknown fixed parameter '{k}'")
-        if k in names:
-            raise TuningError(f"'{k}' is both fixed and searched")
-        try:
-            fixed[k] = params[k].validate(v)
-        except ParamError as exc:
-            raise TuningError(str(exc)) from None
-    study_name = study_name or f"{strategy}-{objective}"
-    spec = storage_spec(storage, study_name, cache_dir)
+    checked = check_study(
+        strategy,
+        n_trials,
+        objective,
+        storage,
+        study_name,
+        jobs=jobs,
+        min_trades=min_trades,
+        include=include,
+        fixed=fixed,
+        cache_dir=cache_dir,
+        total=total,
+        search_assumptions=search_assumptions,
+    )
+    names, fixed, study_name, spec = (
+        checked.include,
+        dict(checked.fixed),
+        checked.study_name,
+        checked.storage,
+    )
     settings = {
         "strategy": strategy,
         "objective": objective,
@@ -711,7 +797,10 @@ __all__ = [
     "Objective",
     "RunPlan",
     "StudyResult",
+    "StudySettings",
     "TuningError",
+    "check_fixed_values",
+    "check_study",
     "evaluate",
     "flag_counts",
     "load_study",

@@ -80,7 +80,6 @@ from costbt.backtest import tuning
 from costbt.backtest.benchmarks import span_benchmarks
 from costbt.backtest.degenerate import BUY_AND_HOLD, NEVER_IN, degeneracy, market_correlation
 from costbt.backtest.fast import ENGINE_FIELDS, EXIT_CAUSES, METRICS, UNSUPPORTED
-from costbt.signals.params import ParamError
 
 #: Default minimum days of spot prices in a training span (shorter windows are skipped).
 MIN_TRAIN_DAYS = 365
@@ -90,7 +89,15 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([ymwd])\s*$", re.IGNORECASE)
 
 
 class WalkForwardError(ValueError):
-    """Bad walk-forward settings (durations, dates, no window fits the data)."""
+    """Bad walk-forward settings (durations, dates, no window fits the data).
+
+    ``field`` names the setting at fault, as the argument of `check_settings` (``"train"``,
+    ``"fixed"``, ...), or is None; the command line turns it into its flag.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # ----------------------------------------------------------------------------- durations
@@ -271,22 +278,14 @@ def check_fixed(strategy: str, include: Sequence[str], fixed: dict | None) -> di
     bad value, or a value that leaves the numba fast path (walk-forward trades sub-periods,
     which only the fast path supports: `backtest.evaluator`).
     """
-    params = tuning.parameters(strategy)
-    out = dict(fixed or {})
-    for k, v in out.items():
-        if k not in params:
-            raise tuning.TuningError(f"unknown fixed parameter '{k}'")
-        if k in include:
-            raise tuning.TuningError(f"'{k}' is both fixed and searched")
-        try:
-            out[k] = params[k].validate(v)
-        except ParamError as exc:
-            raise tuning.TuningError(str(exc)) from None
+    out = tuning.check_fixed_values(strategy, include, fixed)
+    for k in out:
         if k in UNSUPPORTED and out[k] != UNSUPPORTED[k]:
             raise tuning.TuningError(
                 f"{k}={out[k]} leaves the fast path, which walk-forward needs to trade a "
                 "sub-period (price stops, the hash-ribbon confirmation and the perpetual are "
-                "not supported)"
+                "not supported)",
+                "fixed",
             )
     return {k: out[k] for k in sorted(out)}
 
@@ -561,6 +560,211 @@ def signal_clipped_days(
     return days, left_out
 
 
+@dataclass(frozen=True)
+class WalkForwardSettings:
+    """Walk-forward settings, every one checked (`check_settings`); no data is needed."""
+
+    strategy: str
+    train: str | pd.DateOffset
+    test: str | pd.DateOffset
+    step: str | pd.DateOffset | None
+    embargo: str | pd.DateOffset
+    anchored: bool
+    by_halving: bool
+    n_trials: int
+    objective: str
+    min_trades: int
+    min_train_days: int
+    seed: int | None
+    include: tuple[str, ...]
+    fixed: dict
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    search_assumptions: bool
+    allow_degenerate: bool
+
+    def as_dict(self) -> dict:
+        """The settings as `WalkForwardResult.settings` records them (texts, lists, days)."""
+        return {
+            "strategy": self.strategy,
+            "objective": self.objective,
+            "train": None if self.by_halving else duration_text(self.train),
+            "test": None if self.by_halving else duration_text(self.test),
+            "step": None
+            if self.by_halving
+            else duration_text(self.test if self.step is None else self.step),
+            "embargo": duration_text(self.embargo),
+            "anchored": bool(self.anchored),
+            "by_halving": bool(self.by_halving),
+            "n_trials": int(self.n_trials),
+            "seed": self.seed,
+            "min_trades": int(self.min_trades),
+            "min_train_days": int(self.min_train_days),
+            "include": list(self.include),
+            "fixed": dict(self.fixed),
+            "start": None if self.start is None else _day(self.start),
+            "end": None if self.end is None else _day(self.end),
+            "search_assumptions": bool(self.search_assumptions),
+            "allow_degenerate": bool(self.allow_degenerate),
+        }
+
+
+def check_settings(
+    strategy: str = "below_cost",
+    train: str | pd.DateOffset = "4y",
+    test: str | pd.DateOffset = "1y",
+    *,
+    embargo: str | pd.DateOffset = "0d",
+    anchored: bool = False,
+    by_halving: bool = False,
+    step: str | pd.DateOffset | None = None,
+    n_trials: int = 200,
+    objective: str = "sharpe",
+    min_trades: int = 1,
+    min_train_days: int = MIN_TRAIN_DAYS,
+    seed: int | None = 0,
+    include: Sequence[str] | None = None,
+    fixed: dict | None = None,
+    start=None,
+    end=None,
+    search_assumptions: bool = False,
+    allow_degenerate: bool = False,
+) -> WalkForwardSettings:
+    """Every walk-forward setting checked before any data is read.
+
+    ``include`` None searches the strategy's trading rule (`backtest.tuning.resolve_include`);
+    ``fixed`` values are converted (`check_fixed`). Raises `WalkForwardError` whose ``field`` is
+    the argument at fault: an unknown strategy or objective, a count below its minimum, a
+    duration that does not parse or is under one day, a step shorter than the test window, a
+    negative embargo, an unknown or doubly given parameter, ``end`` before ``start``.
+    """
+    try:
+        tuning.parameters(strategy)
+    except tuning.TuningError as exc:
+        raise WalkForwardError(str(exc), "strategy") from None
+    if objective not in tuning.OBJECTIVES:
+        raise WalkForwardError(
+            f"'{objective}' is not one of {', '.join(tuning.OBJECTIVES)}", "objective"
+        )
+    for name, value, least in (
+        ("n_trials", n_trials, 1),
+        ("min_trades", min_trades, 0),
+        ("min_train_days", min_train_days, 1),
+    ):
+        if int(value) < least:
+            raise WalkForwardError(f"must be at least {least}", name)
+    offsets: dict[str, pd.DateOffset] = {}
+    for name, value in (("train", train), ("test", test), ("step", step), ("embargo", embargo)):
+        if value is not None:
+            try:
+                offsets[name] = _offset(value)
+            except ValueError as exc:
+                raise WalkForwardError(str(exc), name) from None
+    probe = pd.Timestamp("2020-01-01")
+    if probe + offsets["embargo"] < probe:
+        raise WalkForwardError("the embargo must not be negative", "embargo")
+    if not by_halving:
+        for name in ("test", "train"):
+            if probe + offsets[name] < probe + _DAY:
+                raise WalkForwardError(
+                    f"'{duration_text(offsets[name])}' is shorter than one day", name
+                )
+        if step is not None and probe + offsets["step"] < probe + offsets["test"]:
+            raise WalkForwardError(
+                f"'{duration_text(offsets['step'])}' is shorter than the test window "
+                f"'{duration_text(offsets['test'])}' (test windows must not overlap)",
+                "step",
+            )
+    try:
+        names = tuning.resolve_include(strategy, include, search_assumptions)
+    except tuning.TuningError as exc:
+        raise WalkForwardError(str(exc), "include") from None
+    try:
+        checked = check_fixed(strategy, names, fixed)
+    except tuning.TuningError as exc:
+        raise WalkForwardError(str(exc), "fixed") from None
+    first = None if start is None else pd.Timestamp(start)
+    last = None if end is None else pd.Timestamp(end)
+    if first is not None and last is not None and last < first:
+        raise WalkForwardError(f"{_day(last)} is before the start {_day(first)}", "end")
+    return WalkForwardSettings(
+        strategy=strategy,
+        train=train,
+        test=test,
+        step=step,
+        embargo=embargo,
+        anchored=bool(anchored),
+        by_halving=bool(by_halving),
+        n_trials=int(n_trials),
+        objective=objective,
+        min_trades=int(min_trades),
+        min_train_days=int(min_train_days),
+        seed=seed,
+        include=tuple(names),
+        fixed=checked,
+        start=first,
+        end=last,
+        search_assumptions=bool(search_assumptions),
+        allow_degenerate=bool(allow_degenerate),
+    )
+
+
+@dataclass(frozen=True)
+class WalkForwardPlan:
+    """The windows a walk-forward run will trade, planned on the panel (`plan_walkforward`).
+
+    ``days``: the priced days on which the entry rule is known, within start..end; ``signal``:
+    what was left out (`signal_clipped_days`); ``windows``: the kept windows, numbered from 1;
+    ``skipped``: windows with too few training days, with the reason.
+    """
+
+    settings: WalkForwardSettings
+    days: pd.DatetimeIndex
+    signal: dict
+    windows: list[Window]
+    skipped: list[tuple[Window, str]]
+    evaluator: Any = field(repr=False, compare=False)
+
+
+def plan_walkforward(
+    panel: pd.DataFrame, settings: WalkForwardSettings, evaluator=None
+) -> WalkForwardPlan:
+    """The windows of a run, planned on the days the entry rule is known (no trial runs).
+
+    ``evaluator``: one already built on ``panel`` (`backtest.evaluation.evaluator_for`), or None.
+    Raises `WalkForwardError` (``field`` ``"start"``: no day with prices and signal; ``"train"``
+    or, by halving, ``"start"``: no window has ``min_train_days`` days to train on).
+    """
+    from costbt.backtest.evaluation import evaluator_for
+
+    s = settings
+    evaluator = evaluator_for(panel, s.strategy) if evaluator is None else evaluator
+    try:
+        days, left_out = signal_clipped_days(
+            evaluator, s.strategy, s.fixed, s.include, s.start, s.end
+        )
+    except WalkForwardError as exc:
+        raise WalkForwardError(str(exc), "start") from None
+    candidates = make_windows(
+        days,
+        s.train,
+        s.test,
+        embargo=s.embargo,
+        anchored=s.anchored,
+        by_halving=s.by_halving,
+        step=s.step,
+    )
+    windows, skipped = split_windows(candidates, days, s.min_train_days)
+    if not windows:
+        raise WalkForwardError(
+            f"no window fits the data {_day(days[0])}..{_day(days[-1])} with at least "
+            f"{s.min_train_days} days of training prices ({len(candidates)} candidate "
+            "window(s), all too short)",
+            "start" if s.by_halving else "train",
+        )
+    return WalkForwardPlan(s, days, left_out, windows, skipped, evaluator)
+
+
 def run_walkforward(
     panel: pd.DataFrame,
     strategy: str = "below_cost",
@@ -590,44 +794,57 @@ def run_walkforward(
     """Tune on each training span, trade the following test span, stitch the test spans.
 
     ``panel`` is the whole point-in-time panel (signals use its full history); ``start``/``end``
-    limit the days the windows cover. ``progress(windows_done, windows_total, message)`` is
-    called when each window starts and ends; ``callbacks`` go to every study's ``optimize`` (one
-    call per finished trial). When ``record``, the run is an entry of `backtest.ledger` (kind
-    ``walkforward``): its completed trials are counted as they finish (a killed run keeps them),
-    and at the end its stitched out-of-sample Sharpe ratio and days are recorded. ``evaluator``:
-    a `backtest.evaluator.Evaluator` already built on ``panel`` (one is built when None). Raises
-    `backtest.tuning.TuningError` or `WalkForwardError` on bad settings before any trial.
+    limit the days the windows cover. The settings are checked by `check_settings` and the
+    windows planned by `plan_walkforward` (both raise `WalkForwardError` before any trial);
+    `run_plan` then runs them. ``evaluator``: one already built on ``panel`` (or None).
+    """
+    settings = check_settings(
+        strategy,
+        train,
+        test,
+        embargo=embargo,
+        anchored=anchored,
+        by_halving=by_halving,
+        step=step,
+        n_trials=n_trials,
+        objective=objective,
+        min_trades=min_trades,
+        min_train_days=min_train_days,
+        seed=seed,
+        include=include,
+        fixed=fixed,
+        start=start,
+        end=end,
+        search_assumptions=search_assumptions,
+        allow_degenerate=allow_degenerate,
+    )
+    plan = plan_walkforward(panel, settings, evaluator)
+    return run_plan(panel, plan, record=record, progress=progress, callbacks=callbacks)
+
+
+def run_plan(
+    panel: pd.DataFrame,
+    plan: WalkForwardPlan,
+    *,
+    record: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+    callbacks: Sequence[Callable] = (),
+) -> WalkForwardResult:
+    """Run a planned walk-forward (`plan_walkforward`) on the panel it was planned on.
+
+    ``progress(windows_done, windows_total, message)`` is called when each window starts and
+    ends; ``callbacks`` go to every study's ``optimize`` (one call per finished trial). When
+    ``record``, the run is an entry of `backtest.ledger` (kind ``walkforward``): its completed
+    trials are counted as they finish (a killed run keeps them), and at the end its stitched
+    out-of-sample Sharpe ratio and days are recorded.
     """
     import optuna
 
-    from costbt.backtest.evaluation import evaluator_for
-
-    if objective not in tuning.OBJECTIVES:
-        raise tuning.TuningError(
-            f"unknown objective '{objective}' (one of {', '.join(tuning.OBJECTIVES)})"
-        )
-    if n_trials < 1:
-        raise tuning.TuningError("n_trials must be at least 1")
-    if min_trades < 0:
-        raise tuning.TuningError("min_trades must be at least 0")
-    names = tuning.resolve_include(strategy, include, search_assumptions)
-    fixed = check_fixed(strategy, names, fixed)
-    first = None if start is None else pd.Timestamp(start)
-    last = None if end is None else pd.Timestamp(end)
-    if first is not None and last is not None and last < first:
-        raise WalkForwardError(f"end {_day(last)} is before start {_day(first)}")
-    evaluator = evaluator_for(panel, strategy) if evaluator is None else evaluator
-    days, left_out = signal_clipped_days(evaluator, strategy, fixed, names, first, last)
-    candidates = make_windows(
-        days, train, test, embargo=embargo, anchored=anchored, by_halving=by_halving, step=step
-    )
-    windows, skipped = split_windows(candidates, days, min_train_days)
-    if not windows:
-        raise WalkForwardError(
-            f"no window fits the data {_day(days[0])}..{_day(days[-1])} with at least "
-            f"{min_train_days} days of training data"
-            + (f" ({len(skipped)} skipped)" if skipped else "")
-        )
+    s = plan.settings
+    strategy, objective, names, fixed = s.strategy, s.objective, s.include, s.fixed
+    n_trials, seed, min_trades = s.n_trials, s.seed, s.min_trades
+    allow_degenerate = s.allow_degenerate
+    evaluator, windows, skipped, left_out = plan.evaluator, plan.windows, plan.skipped, plan.signal
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     init_cash = float(evaluator.row(fixed)["init_cash"])
@@ -719,26 +936,7 @@ def run_walkforward(
     oos_returns = pd.concat(pieces).rename("returns")
     benchmark = pd.concat(bench).rename("benchmark")
     trials = sum(r.trials for r in results)
-    settings = {
-        "strategy": strategy,
-        "objective": objective,
-        "train": None if by_halving else duration_text(train),
-        "test": None if by_halving else duration_text(test),
-        "step": None if by_halving else duration_text(test if step is None else step),
-        "embargo": duration_text(embargo),
-        "anchored": bool(anchored),
-        "by_halving": bool(by_halving),
-        "n_trials": int(n_trials),
-        "seed": seed,
-        "min_trades": int(min_trades),
-        "min_train_days": int(min_train_days),
-        "include": list(names),
-        "fixed": dict(fixed),
-        "start": None if first is None else _day(first),
-        "end": None if last is None else _day(last),
-        "search_assumptions": bool(search_assumptions),
-        "allow_degenerate": bool(allow_degenerate),
-    }
+    settings = s.as_dict()
     if tracked is not None:
         tracked.finish(
             m.sharpe(oos_returns) if len(oos_returns) > 1 else None,
@@ -768,14 +966,19 @@ def run_walkforward(
 __all__ = [
     "MIN_TRAIN_DAYS",
     "WalkForwardError",
+    "WalkForwardPlan",
     "WalkForwardResult",
+    "WalkForwardSettings",
     "Window",
     "WindowResult",
     "check_fixed",
+    "check_settings",
     "data_days",
     "duration_text",
     "make_windows",
     "parse_duration",
+    "plan_walkforward",
+    "run_plan",
     "run_walkforward",
     "split_windows",
 ]

@@ -173,13 +173,45 @@ def test_the_command_runs_and_records(tmp_path):
         (["--strategy", "buy_and_hold"], "--strategy"),
         (["--strategy", "nowhere.py:STRATEGY"], "--strategy"),
         (["--jobs", "0"], "--jobs"),
-        (["--param", "nosuch=1"], "nosuch"),
+        (["--param", "nosuch=1"], "--param: unknown fixed parameter 'nosuch'"),
+        (["--param", "entry_ratio=-1"], "--param"),
+        (["--min-trades", "-1"], "--min-trades"),
+        (["--include", "entry_ratio", "--param", "entry_ratio=0.9"], "--param"),
     ],
 )
 def test_bad_input_exits_2(tmp_path, args, message):
     r = runner.invoke(_app(), ["tune", *args, "--cache-dir", str(tmp_path)])
     assert r.exit_code == 2, r.output
     assert message in r.output
+
+
+def test_bad_settings_are_refused_before_the_panel_is_read(tmp_path, monkeypatch):
+    import costbt.backtest.cli.commands.tune_cmd as cmd
+
+    def never(*_a, **_k):
+        raise AssertionError("the panel was read before the settings were checked")
+
+    monkeypatch.setattr(cmd, "load_traded_panel", never)
+    r = runner.invoke(_app(), ["tune", "--param", "nosuch=1", "--cache-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "--param" in r.output
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"objective": "nosuch"}, "objective"),
+        ({"n_trials": 0}, "n_trials"),
+        ({"jobs": 0}, "jobs"),
+        ({"min_trades": -1}, "min_trades"),
+        ({"include": ["nosuch"]}, "include"),
+        ({"fixed": {"nosuch": 1}}, "fixed"),
+        ({"storage": "redis://localhost/0"}, "storage"),
+    ],
+)
+def test_check_study_names_the_setting_at_fault(tmp_path, kwargs, field):
+    with pytest.raises(tuning.TuningError) as info:
+        tuning.check_study("below_cost", cache_dir=tmp_path, **kwargs)
+    assert info.value.field == field
 
 
 def test_no_defined_value_is_the_worst_not_a_failure(panel, tmp_path, monkeypatch):

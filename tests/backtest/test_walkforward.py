@@ -456,6 +456,36 @@ def test_bad_input_exits_2_naming_the_flag(tmp_path, args, flag):
     assert not ledger.ledger_path().exists()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"strategy": "buy_and_hold"}, "strategy"),
+        ({"objective": "nosuch"}, "objective"),
+        ({"n_trials": 0}, "n_trials"),
+        ({"min_train_days": 0}, "min_train_days"),
+        ({"train": "4x"}, "train"),
+        ({"test": "0d"}, "test"),
+        ({"step": "6m"}, "step"),
+        ({"embargo": "soon"}, "embargo"),
+        ({"include": ["nosuch"]}, "include"),
+        ({"fixed": {"stop_loss": 0.1}}, "fixed"),
+        ({"start": "2022-01-01", "end": "2021-01-01"}, "end"),
+    ],
+)
+def test_check_settings_names_the_setting_at_fault(kwargs, field):
+    with pytest.raises(wf.WalkForwardError) as info:
+        wf.check_settings(**kwargs)
+    assert info.value.field == field
+
+
+def test_a_plan_holds_the_windows_the_run_trades(panel):
+    settings = wf.check_settings(**{**SMALL, "n_trials": 3})
+    plan = wf.plan_walkforward(panel, settings)
+    result = wf.run_plan(panel, plan, record=False)
+    assert [w.window for w in result.windows] == plan.windows
+    assert result.settings == settings.as_dict()
+
+
 # ----------------------------------------------------------------------------- what windows mean
 
 

@@ -18,6 +18,15 @@ from costbt.backtest.cli.commands.options import (
 from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
 from costbt.backtest.result import exits_text
 
+#: Settings whose flag is not their name with dashes.
+_FLAGS = {"fixed": "--param", "study_name": "--study"}
+
+
+def _flag(exc) -> str:
+    """The flag of a `backtest.tuning.TuningError`'s field (``--strategy`` when None)."""
+    field = exc.field or "strategy"
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
 
 def register(app: typer.Typer) -> None:
     @app.command("tune")
@@ -129,36 +138,31 @@ def register(app: typer.Typer) -> None:
         start = start or file_cfg.get("start")
         end = end or file_cfg.get("end")
 
-        if objective not in tuning.OBJECTIVES:
-            raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
         if n_trials is not None and total is not None:
             raise fail("--n-trials and --total are mutually exclusive: give one of them")
-        if n_trials is not None and n_trials < 1:
-            raise fail("--n-trials: must be at least 1")
-        if total is not None and total < 1:
-            raise fail("--total: must be at least 1")
-        if jobs < 1:
-            raise fail("--jobs: must be at least 1")
-        if min_trades < 0:
-            raise fail("--min-trades: must be at least 0")
         if top < 0:
             raise fail("--top: must be at least 0")
         names = None
         if include:
             names = [n.strip() for item in include for n in item.split(",") if n.strip()]
         try:
-            tuning.parameters(strategy)
+            checked = tuning.check_study(
+                strategy,
+                n_trials,
+                objective,
+                storage,
+                study,
+                jobs=jobs,
+                min_trades=min_trades,
+                include=names,
+                fixed=fixed,
+                cache_dir=cache_dir,
+                total=total,
+                search_assumptions=search_assumptions,
+            )
         except tuning.TuningError as exc:
-            raise fail(f"--strategy: {exc}") from None
-        try:
-            searched = tuning.resolve_include(strategy, names, search_assumptions)
-        except tuning.TuningError as exc:
-            raise fail(f"--include: {exc}") from None
-        name = study or f"{strategy}-{objective}"
-        try:
-            spec = tuning.storage_spec(storage, name, cache_dir)
-        except tuning.TuningError as exc:
-            raise fail(f"--storage: {exc}") from None
+            raise fail(f"{_flag(exc)}: {exc}") from None
+        name, spec, searched = checked.study_name, checked.storage, checked.include
         first, last = parse_day("--start", start), parse_day("--end", end)
         prepare_report_folder(report)
 
@@ -259,7 +263,7 @@ def register(app: typer.Typer) -> None:
                     allow_degenerate=allow_degenerate,
                 )
         except tuning.TuningError as exc:
-            raise fail(str(exc)) from None
+            raise fail(f"{_flag(exc)}: {exc}" if exc.field else str(exc)) from None
         except KeyboardInterrupt:
             raise fail(
                 f"interrupted: the finished trials are kept in {spec}; rerun to continue",

@@ -37,6 +37,16 @@ def _param(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+#: Settings whose flag is not their name with dashes.
+_FLAGS = {"fixed": "--param"}
+
+
+def _flag(exc) -> str:
+    """The flag of a `backtest.walkforward.WalkForwardError`'s field (``--start`` when None)."""
+    field = exc.field or "start"
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
 def command_line(settings: dict, report: Path | None) -> str:
     """The canonical ``costbt walkforward`` command that reproduces a run (for provenance)."""
     parts = ["costbt", "walkforward", "--strategy", settings["strategy"]]
@@ -185,74 +195,47 @@ def register(app: typer.Typer) -> None:
         start = start or file_cfg.get("start")
         end = end or file_cfg.get("end")
         # ---- every flag checked before any work (exit 2, one line naming the flag)
-        try:
-            tuning.parameters(strategy)
-        except tuning.TuningError as exc:
-            raise fail(f"--strategy: {exc}") from None
-        if objective not in tuning.OBJECTIVES:
-            raise fail(f"--objective: '{objective}' is not one of {', '.join(tuning.OBJECTIVES)}")
-        if n_trials < 1:
-            raise fail("--n-trials: must be at least 1")
-        if min_trades < 0:
-            raise fail("--min-trades: must be at least 0")
-        if min_train_days < 1:
-            raise fail("--min-train-days: must be at least 1")
-        offsets = {}
-        for flag, value in (("--train", train), ("--test", test), ("--step", step)):
-            if value is not None:
-                try:
-                    offsets[flag] = wf.parse_duration(value)
-                except ValueError as exc:
-                    raise fail(f"{flag}: {exc}") from None
-        try:
-            wf.parse_duration(embargo)
-        except ValueError as exc:
-            raise fail(f"--embargo: {exc}") from None
+        first, last = parse_day("--start", start), parse_day("--end", end)
         names = None
         if include:
             names = [n.strip() for item in include for n in item.split(",") if n.strip()]
-        try:
-            names = tuning.resolve_include(strategy, names, search_assumptions)
-        except tuning.TuningError as exc:
-            raise fail(f"--include: {exc}") from None
-        try:
-            fixed = wf.check_fixed(strategy, names, merged)
-        except tuning.TuningError as exc:
-            raise fail(f"--param: {exc}") from None
-        first, last = parse_day("--start", start), parse_day("--end", end)
-        if first is not None and last is not None and last < first:
-            raise fail(f"--end: {last.date()} is before --start {first.date()}")
         train_text, test_text = train or "4y", test or "1y"
-        if not by_halving:
-            import pandas as pd
-
-            probe = pd.Timestamp("2020-01-01")
-            if probe + wf.parse_duration(test_text) < probe + pd.Timedelta(days=1):
-                raise fail(f"--test: '{test_text}' is shorter than one day")
-            if probe + wf.parse_duration(train_text) < probe + pd.Timedelta(days=1):
-                raise fail(f"--train: '{train_text}' is shorter than one day")
-            if step is not None and probe + offsets["--step"] < probe + wf.parse_duration(
-                test_text
-            ):
-                raise fail(
-                    f"--step: '{step}' is shorter than --test '{test_text}' "
-                    "(test windows must not overlap)"
-                )
+        try:
+            settings = wf.check_settings(
+                strategy,
+                train_text,
+                test_text,
+                embargo=embargo,
+                anchored=anchored,
+                by_halving=by_halving,
+                step=step,
+                n_trials=n_trials,
+                objective=objective,
+                min_trades=min_trades,
+                min_train_days=min_train_days,
+                seed=seed,
+                include=names,
+                fixed=merged,
+                start=first,
+                end=last,
+                search_assumptions=search_assumptions,
+                allow_degenerate=allow_degenerate,
+            )
+        except wf.WalkForwardError as exc:
+            raise fail(f"{_flag(exc)}: {exc}") from None
         prepare_report_folder(report)
 
         # Signals see all history before --start (warm trailing windows); nothing after --end
         # is loaded.
         panel, _, _ = load_traded_panel(first, last)
-        fee_flag = "--include" if "include_fees" in (names or ()) else "--param"
-        refuse_fees_without_data(panel, wants_fees(fixed, names), fee_flag)
-        from costbt.backtest.evaluation import evaluator_for
-
+        fee_flag = "--include" if "include_fees" in settings.include else "--param"
+        refuse_fees_without_data(panel, wants_fees(settings.fixed, settings.include), fee_flag)
         # The windows are planned, as the run plans them, on the days the entry rule is known.
         try:
-            evaluator = evaluator_for(panel, strategy)
-            days, left_out = wf.signal_clipped_days(evaluator, strategy, fixed, names, first, last)
+            plan = wf.plan_walkforward(panel, settings)
         except wf.WalkForwardError as exc:
-            raise fail(f"--start/--end: {exc}") from None
+            raise fail(f"{_flag(exc)}: {exc}") from None
+        left_out = plan.signal
         if left_out["days_after"] or left_out["days_before"]:
             err.print(
                 f"note: the entry rule is known {left_out['signal_first'].date()} .. "
@@ -260,26 +243,7 @@ def register(app: typer.Typer) -> None:
                 f"before and {left_out['days_after']:,} after are left out of every window",
                 highlight=False,
             )
-        try:
-            windows = wf.make_windows(
-                days,
-                train_text,
-                test_text,
-                embargo=embargo,
-                anchored=anchored,
-                by_halving=by_halving,
-                step=step,
-            )
-        except wf.WalkForwardError as exc:
-            raise fail(f"--train/--test: {exc}") from None
-        kept, skipped = wf.split_windows(windows, days, min_train_days)
-        if not kept:
-            flag = "--start/--end" if by_halving else "--train"
-            raise fail(
-                f"{flag}: no window fits the data {days[0].date()}..{days[-1].date()} with at "
-                f"least {min_train_days} days of training prices "
-                f"({len(windows)} candidate window(s), all too short)"
-            )
+        kept, skipped = plan.windows, plan.skipped
 
         # ---- the run
         if by_halving:
@@ -335,31 +299,10 @@ def register(app: typer.Typer) -> None:
 
         try:
             with bar:
-                result = wf.run_walkforward(
-                    panel,
-                    strategy,
-                    train_text,
-                    test_text,
-                    embargo=embargo,
-                    anchored=anchored,
-                    by_halving=by_halving,
-                    step=step,
-                    n_trials=n_trials,
-                    objective=objective,
-                    min_trades=min_trades,
-                    seed=seed,
-                    include=names,
-                    fixed=fixed,
-                    start=first,
-                    end=last,
-                    progress=on_window,
-                    callbacks=(on_trial,),
-                    min_train_days=min_train_days,
-                    search_assumptions=search_assumptions,
-                    allow_degenerate=allow_degenerate,
-                    evaluator=evaluator,
-                )
-        except (tuning.TuningError, wf.WalkForwardError) as exc:
+                result = wf.run_plan(panel, plan, progress=on_window, callbacks=(on_trial,))
+        except wf.WalkForwardError as exc:
+            raise fail(f"{_flag(exc)}: {exc}") from None
+        except tuning.TuningError as exc:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail(
@@ -395,7 +338,7 @@ def register(app: typer.Typer) -> None:
                 ledger_trials=total,
                 walkforward_runs=max(runs, 1),
                 walkforward_sharpes=earlier,
-                evaluator=evaluator,  # lets the report compute PBO
+                evaluator=plan.evaluator,  # lets the report compute PBO
                 provenance=prov.record(
                     seed=seed,
                     command=command_line(result.settings, report),
