@@ -13,6 +13,15 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
+
+from costbt.backtest.cli.console import (  # noqa: F401 - re-exported
+    SafeGroup,
+    err,
+    fail,
+    out,
+    reports_bad_input,
+)
 
 app = typer.Typer(
     name="costbt",
@@ -20,13 +29,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=SafeGroup,
 )
 data_app = typer.Typer(
-    help="The bundled dataset and the point-in-time panel.", no_args_is_help=True
+    help="The bundled dataset and the point-in-time panel.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    cls=SafeGroup,
 )
 app.add_typer(data_app, name="data")
 
-from costbt.backtest.cli.console import err, fail, out, reports_bad_input  # noqa: E402, F401 - re-exported
 
 BundleDir = Annotated[
     Path | None,
@@ -126,11 +139,11 @@ def data_status(
     for name, entry in entries.items():
         chk = checks[name]
         if chk.actual_sha256 is None:
-            sha = "[red]missing[/]"
+            sha = Text("missing", style="red")
         elif chk.ok:
-            sha = f"[green]{entry['sha256'][:12]} ok[/]"
+            sha = Text(f"{entry['sha256'][:12]} ok", style="green")
         else:
-            sha = f"[red]{chk.actual_sha256[:12]} != manifest[/]"
+            sha = Text(f"{chk.actual_sha256[:12]} != manifest", style="red")
         repos = sorted({s["repository"] for s in entry.get("sources", [])})
         t.add_row(
             name,
@@ -258,7 +271,7 @@ def _cache_status(cache_dir: Path | None, strict: bool) -> None:
             f"{s.gaps} (largest {s.largest_gap})" if s.gaps else "none",
             age,
             fetched,
-            "[green]ok[/]" if s.hash_ok else "[red]changed[/]",
+            Text("ok", style="green") if s.hash_ok else Text("changed", style="red"),
         )
     out.print(t)
     gappy = [s for s in series if s.gaps]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from costbt.backtest.cli.commands.options import parse_day
 from costbt.backtest.cli.console import fail, out, reports_bad_input
@@ -108,9 +107,9 @@ def register(data_app: typer.Typer) -> None:
         $COSTBT_COINMETRICS_API_KEY.
         """
         if provider not in PROVIDERS:
-            raise fail(f"--provider: '{escape(provider)}' is not one of {', '.join(PROVIDERS)}")
+            raise fail(f"--provider: '{provider}' is not one of {', '.join(PROVIDERS)}")
         if api_url is not None and not api_url.startswith(("http://", "https://")):
-            raise fail(f"--api-url: '{escape(api_url)}' is not an http:// or https:// URL")
+            raise fail(f"--api-url: '{api_url}' is not an http:// or https:// URL")
         since_ts = parse_day("--since", since)
         now_ts = parse_day("--now", now)
         if provider == "blockchain_com":
@@ -122,7 +121,7 @@ def register(data_app: typer.Typer) -> None:
             for c in charts:
                 if c not in source.CHARTS:
                     raise fail(
-                        f"--chart: '{escape(c)}' is not a supported chart "
+                        f"--chart: '{c}' is not a supported chart "
                         f"(supported: {', '.join(source.CHARTS)})"
                     )
             jobs = [("blockchain_com", c) for c in charts]
@@ -137,7 +136,7 @@ def register(data_app: typer.Typer) -> None:
             try:
                 specs = source.resolve_metrics(n for n in names if n)
             except ValueError as exc:
-                raise fail(f"--metric: {escape(str(exc))}") from None
+                raise fail(f"--metric: {exc}") from None
             jobs = [("coinmetrics", [m.name for m in specs])]
         _run(jobs, cache_dir, api_url, quiet, since_ts, now_ts)
 
@@ -188,7 +187,7 @@ def _run(
         except FetchError as exc:
             progress.finish()
             message = f"{exc.message} (rows already written are kept; rerun to resume)"
-            raise fail(escape(message), code=exc.exit_code) from None
+            raise fail(message, code=exc.exit_code) from None
         except KeyboardInterrupt:
             progress.finish()
             raise fail(

@@ -32,7 +32,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check an article's dated claims against the data cut at each claim's day:
         reproduced, differs, or cannot be checked (and why)."""
-        from rich.markup import escape
         from rich.table import Table
 
         from costbt.backtest import claims as cl
@@ -50,7 +49,7 @@ def register(app: typer.Typer) -> None:
                 col, justify="right" if col in ("stated", "project", "difference") else "left"
             )
         for _, row in shown.iterrows():
-            t.add_row(*(escape(str(v)) for v in row))
+            t.add_row(*(str(v) for v in row))
         out.print(t)
         out.print(f"verdicts: {cl.summary(checks)}", highlight=False)
         out.print(f"note: {cl.VINTAGE_NOTE}", highlight=False)

@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         if ctx.invoked_subcommand is not None:
             return
         from rich.table import Table
+        from rich.text import Text
 
         from costbt.backtest import ledger
 
@@ -59,9 +60,9 @@ def register(app: typer.Typer) -> None:
             t.add_row(
                 s,
                 f"{group[-1].data_label} ({d})",
-                "[bold]total (N)[/]",
+                Text("total (N)", style="bold"),
                 "",
-                f"[bold]{total:,}[/]",
+                Text(f"{total:,}", style="bold"),
                 _when(min(r.first for r in group)),
                 _when(max(r.last for r in group)),
                 end_section=True,

@@ -84,7 +84,6 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheDir = None,
     ) -> None:
         """Print every signal's state on a day: entry, exit and its main indicator."""
-        from rich.markup import escape
         from rich.table import Table
 
         from costbt.data.panel import load_panel
@@ -134,7 +133,5 @@ def register(app: typer.Typer) -> None:
                 about = day - pd.Timedelta(days=int(lags[first]))
                 shown += f" (value of {about.date()}, lag {int(lags[first])} d)"
             name = o.name + ("  (PROXY: price-only, not SOPR)" if ind.attrs.get("proxy") else "")
-            t.add_row(
-                escape(name), _state(o.entry.loc[day]), _state(o.exit.loc[day]), escape(shown)
-            )
+            t.add_row(name, _state(o.entry.loc[day]), _state(o.exit.loc[day]), shown)
         out.print(t)
