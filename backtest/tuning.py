@@ -40,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from costbt.backtest import storage_urls
 from costbt.backtest.degenerate import degeneracy
 from costbt.signals.params import Param, ParamError
 
@@ -335,7 +336,7 @@ def storage_spec(storage: str | None, study_name: str, root: str | Path | None =
                 f"storage URL scheme '{scheme}' is not supported "
                 f"(use {', '.join(s + '://' for s in DB_SCHEMES)} or a journal file path)"
             )
-        return storage
+        return storage_urls.normalise(storage)
     if not storage.strip():
         raise TuningError("empty storage")
     return storage
@@ -531,6 +532,10 @@ def check_fixed_values(strategy: str, include: Sequence[str], fixed: dict | None
     return {k: out[k] for k in sorted(out)}
 
 
+class StorageUnavailable(TuningError):
+    """The storage's server could not be reached: the environment failed, not the input."""
+
+
 @dataclass(frozen=True)
 class StudySettings:
     """A study's settings checked before any data is read (`check_study`)."""
@@ -590,6 +595,11 @@ def check_study(
         spec = storage_spec(storage, study_name, cache_dir)
     except TuningError as exc:
         raise TuningError(str(exc), "storage") from None
+    try:
+        storage_urls.probe(spec)
+    except storage_urls.StorageError as exc:
+        cls = StorageUnavailable if exc.unavailable else TuningError
+        raise cls(str(exc), "storage") from None
     return StudySettings(strategy, objective, tuple(names), checked, study_name, spec)
 
 
@@ -797,6 +807,7 @@ __all__ = [
     "Objective",
     "RunPlan",
     "StudyResult",
+    "StorageUnavailable",
     "StudySettings",
     "TuningError",
     "check_fixed_values",

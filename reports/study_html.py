@@ -40,6 +40,7 @@ import pandas as pd
 
 from costbt.backtest import degenerate, metrics, overfitting, tuning
 from costbt.backtest.result import exits_text
+from costbt.backtest.storage_urls import redact
 from costbt.reports import charts, provenance, tables
 from costbt.reports.html import page, write_page
 from costbt.reports.tables import esc
@@ -95,29 +96,6 @@ STUDY_CSS += VERDICT_CSS
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def redact(storage: str | None) -> str:
-    """A storage URL with any password replaced by ``***`` (a journal path is unchanged)."""
-    if not storage:
-        return "not recorded"
-    from urllib.parse import urlsplit, urlunsplit
-
-    text = str(storage)
-    if "://" not in text:
-        return text
-    parts = urlsplit(text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
-        if ":" in user:
-            user = user.split(":", 1)[0] + ":***"
-        netloc = f"{user}@{host}"
-    query = "&".join(
-        f"{k}=***" if k.lower() in ("password", "passwd", "pwd") else f"{k}={v}" if sep else k
-        for k, sep, v in (item.partition("=") for item in parts.query.split("&") if item)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def is_feasible(trial) -> bool:

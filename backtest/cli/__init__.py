@@ -15,6 +15,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from costbt.backtest.cli.commands.options import (
+    check_output_file,
+    readable_cache,
+)
 from costbt.backtest.cli.console import (  # noqa: F401 - re-exported
     SafeGroup,
     err,
@@ -111,6 +115,7 @@ def data_status(
         typer.Option(
             "--cache-dir",
             help="Download cache (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
+            callback=readable_cache,
         ),
     ] = None,
     strict: Annotated[
@@ -299,6 +304,7 @@ def data_panel(
         typer.Option(
             "--cache-dir",
             help="Download cache (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
+            callback=readable_cache,
         ),
     ] = None,
     use_cache: Annotated[
@@ -336,6 +342,7 @@ def data_panel(
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise fail(f"--out: '{output}' must end in .csv or .parquet")
+    check_output_file("--out", output, "panel.parquet")
     panel = load_panel(
         bundle_dir,
         as_of=as_of,

@@ -214,6 +214,55 @@ def test_check_study_names_the_setting_at_fault(tmp_path, kwargs, field):
     assert info.value.field == field
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_database_is_one_line_exit_1_without_its_password(tmp_path):
+    url = f"postgresql://me:s3cret-pw@127.0.0.1:{_closed_port()}/optuna"
+    r = runner.invoke(_app(), ["tune", "--storage", url, "--cache-dir", str(tmp_path)])
+    assert r.exit_code == 1, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: --storage: cannot reach") and "me:***@" in line
+    assert "s3cret-pw" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("storage", "words"),
+    [
+        ("sqlite:///{tmp}/missing/optuna.db", "does not exist"),
+        ("sqlite:///{tmp}/garbage.db", "is not an SQLite database"),
+        ("sqlite:///{tmp}", "is a folder"),
+        ("{tmp}", "is a folder; give a file name"),
+        ("{tmp}/afile/study.log", "is a file, not a folder"),
+        ("/proc/study.log", "cannot write in /proc"),
+        ("mysql://me:pw@127.0.0.1/optuna", "no mysql driver"),
+    ],
+)
+def test_an_unusable_storage_is_one_line_naming_it_before_any_work(tmp_path, storage, words):
+    (tmp_path / "garbage.db").write_bytes(b"not a database at all, just bytes\n" * 4)
+    (tmp_path / "afile").write_text("x")
+    before = (tmp_path / "garbage.db").read_bytes()
+    r = runner.invoke(_app(), ["tune", "--storage", storage.format(tmp=tmp_path)])
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: --storage:") and words in line
+    assert (tmp_path / "garbage.db").read_bytes() == before
+
+
+def test_the_documented_url_forms_are_normalised_and_redacted():
+    from costbt.backtest.storage_urls import normalise, redact
+
+    assert normalise("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert normalise("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert normalise("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
 def test_no_defined_value_is_the_worst_not_a_failure(panel, tmp_path, monkeypatch):
     def flat(self, row, start=None, end=None):
         return {k: (0.0 if k != "sharpe" else math.nan) for k in tuning_metrics()}

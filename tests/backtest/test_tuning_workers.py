@@ -337,3 +337,39 @@ def test_a_journal_line_cut_by_a_killed_writer_is_dropped_before_the_next_append
     again = optuna.load_study(study_name="s", storage=tuning.open_storage(str(path)))
     assert [t.state for t in again.trials] == [TrialState.COMPLETE] * 4
     assert path.read_bytes().endswith(b"\n")
+
+
+# ----------------------------------------------------------------------------- URLs as documented
+
+
+def _plain_url(server, database: str, password: str = "s3cret-pw") -> str:
+    """The form docs/tuning.md shows: ``postgresql://user:password@host:port/db``, no driver."""
+    return f"postgresql://postgres:{password}@127.0.0.1:{server.port}/{database}"
+
+
+def test_the_documented_postgresql_url_runs_and_never_prints_its_password(postgres, tmp_path):
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres.database(name)
+    url = _plain_url(postgres, name)
+    cmd = [_costbt(), "tune", "--storage", url, "--n-trials", "2", "--study", "doc"]
+    r = subprocess.run(
+        [*cmd, "--cache-dir", str(tmp_path), *PERIOD, "--top", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COSTBT_HOME": str(tmp_path / "home")},
+    )
+    assert r.returncode == 0, r.stderr
+    assert "s3cret-pw" not in r.stdout + r.stderr
+    assert "postgres:***@" in r.stderr
+    study = tuning.load_study(tuning.storage_spec(url, "doc"), "doc", seed=0)
+    assert len(study.trials) == 2
+
+
+def test_a_missing_database_is_one_line_naming_the_storage_exit_2(postgres, tmp_path):
+    url = _plain_url(postgres, "no_such_database")
+    r = CliRunner().invoke(_app(), ["tune", "--storage", url, "--cache-dir", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: --storage:") and "does not exist" in line
+    assert "s3cret-pw" not in r.output

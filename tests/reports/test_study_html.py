@@ -307,7 +307,7 @@ def test_tune_command_exits_2_when_the_report_folder_cannot_be_created(tmp_path:
     args = ["tune", "--n-trials", "3", "--cache-dir", str(tmp_path)]
     result = CliRunner().invoke(_app(), [*args, "--report", str(blocker / "r.html")])
     assert result.exit_code == 2
-    assert "--report: cannot create the folder" in result.output
+    assert f"--report: {blocker} is a file, not a folder" in result.output
     assert not (tmp_path / "optuna").exists()  # nothing was run
 
 

@@ -9,6 +9,7 @@ import typer
 
 from costbt.backtest.cli.commands.cost import parse_params
 from costbt.backtest.cli.commands.options import (
+    check_output_file,
     load_strategy,
     load_traded_panel,
     parse_day,
@@ -106,6 +107,7 @@ def register(app: typer.Typer) -> None:
         last = parse_day("--end", end or run.end)
         if first is not None and last is not None and last <= first:
             raise fail(f"--end: {last.date()} is not after --start {first.date()}")
+        check_output_file("--report", report)
 
         # --start is the first traded day: the signals also see the history before it (warm
         # trailing windows and expanding fits, as a trader had them); nothing after --end is read.

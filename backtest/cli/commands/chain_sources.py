@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import parse_day
+from costbt.backtest.cli.commands.options import WritableCacheDir, parse_day
 from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 if TYPE_CHECKING:
@@ -74,14 +74,7 @@ def register(data_app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        cache_dir: Annotated[
-            Path | None,
-            typer.Option(
-                "--cache-dir",
-                help="Cache folder (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
-                show_default=False,
-            ),
-        ] = None,
+        cache_dir: WritableCacheDir = None,
         api_url: Annotated[
             str | None,
             typer.Option(

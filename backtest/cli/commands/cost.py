@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import parse_day
+from costbt.backtest.cli.commands.options import parse_day, readable_cache
 from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 
@@ -148,6 +148,7 @@ def register(app: typer.Typer) -> None:
                 help="Download cache: chain data past the bundled chain (costbt data chain) and "
                 "fee data for --param include_fees=true (default: $COSTBT_CACHE_DIR, else "
                 "$COSTBT_HOME/cache, else the user cache folder).",
+                callback=readable_cache,
             ),
         ] = None,
     ) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import CacheDir
+from costbt.backtest.cli.commands.options import WritableCacheDir
 
 ApiUrl = Annotated[
     str | None,
@@ -83,7 +83,7 @@ def _summarise(snap, previous, diff, show: int) -> None:
 
 
 def etf_flows(
-    cache_dir: CacheDir = None,
+    cache_dir: WritableCacheDir = None,
     api_url: ApiUrl = None,
     as_of: AsOf = None,
     timeout: Timeout = 30.0,

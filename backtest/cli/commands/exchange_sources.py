@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from costbt.backtest.cli.commands.options import (
-    CacheDir,
     Now,
     Quiet,
     Strict,
+    WritableCacheDir,
     fail_fetch,
     parse_instant,
 )
@@ -125,7 +125,7 @@ def register(data_app: typer.Typer) -> None:
                 help="Fetch the funding-rate history of a perpetual instead of candles.",
             ),
         ] = False,
-        cache_dir: CacheDir = None,
+        cache_dir: WritableCacheDir = None,
         api_url: ApiUrl = None,
         quiet: Quiet = False,
         strict: Strict = False,
@@ -172,7 +172,7 @@ def register(data_app: typer.Typer) -> None:
         until: Annotated[
             str | None, typer.Option("--until", help="Last expiry wanted (UTC date); default: now.")
         ] = None,
-        cache_dir: CacheDir = None,
+        cache_dir: WritableCacheDir = None,
         api_url: ApiUrl = None,
         quiet: Quiet = False,
         strict: Strict = False,
@@ -269,7 +269,7 @@ def register(data_app: typer.Typer) -> None:
         since: Annotated[
             str | None, typer.Option("--since", help="With --prepend: how far back (UTC date).")
         ] = None,
-        cache_dir: CacheDir = None,
+        cache_dir: WritableCacheDir = None,
         api_url: ApiUrl = None,
         quiet: Quiet = False,
         strict: Strict = False,

@@ -12,13 +12,33 @@ from costbt.backtest.cli.console import fail
 if TYPE_CHECKING:
     import pandas as pd
 
+
+def readable_cache(value: Path | None) -> Path | None:
+    """``--cache-dir`` callback of a command that only reads the cache."""
+    check_input_folder("--cache-dir", value)
+    return value
+
+
+def _writable_cache(value: Path | None) -> Path | None:
+    check_output_folder("--cache-dir", value)
+    return value
+
+
+_CACHE_HELP = (
+    "Cache folder (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache "
+    "folder)."
+)
+#: ``--cache-dir`` of a command that reads the cache: a file (or a path below one) is refused
+#: while the flags are parsed, before any work.
 CacheDir = Annotated[
     Path | None,
-    typer.Option(
-        "--cache-dir",
-        help="Cache folder (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache folder).",
-        show_default=False,
-    ),
+    typer.Option("--cache-dir", help=_CACHE_HELP, show_default=False, callback=readable_cache),
+]
+#: ``--cache-dir`` of a command that writes into the cache (downloads, tuning journals): it must
+#: be a folder files can be written in (or can be created), checked before any work.
+WritableCacheDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help=_CACHE_HELP, show_default=False, callback=_writable_cache),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output, only the summary.")]
 Strict = Annotated[
@@ -99,21 +119,47 @@ def load_strategy(name: str | None, *, benchmarks: bool = False, flag: str = "--
     return strategy
 
 
-def prepare_report_folder(report: Path | None) -> None:
-    """Create ``--report``'s folder before any work (exit 2 naming it when that is impossible):
-    a report that cannot be written should not cost a whole run."""
-    if report is None:
+def check_output_file(flag: str, path: Path | None, example: str = "report.html") -> None:
+    """Exit 2 naming ``flag`` when ``path`` cannot be written as a file, before any work
+    (`backtest.output_paths.file_problem`; nothing is created): an output that cannot be
+    written should not cost a whole run."""
+    if path is None:
         return
-    if report.is_dir():
-        raise fail(
-            f"--report: {report} is a folder; give a file name such as {report / 'report.html'}"
-        )
-    try:
-        report.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(
-            f"--report: cannot create the folder {report.parent}: {exc.strerror or exc}"
-        ) from None
+    from costbt.backtest.output_paths import file_problem
+
+    problem = file_problem(path, example)
+    if problem is not None:
+        raise fail(f"{flag}: {problem}")
+
+
+def check_output_folder(flag: str, folder: Path | None) -> None:
+    """Exit 2 naming ``flag`` when files cannot be written in ``folder`` (or it cannot be created),
+    before any work (`backtest.output_paths.folder_problem`)."""
+    if folder is None:
+        return
+    from costbt.backtest.output_paths import folder_problem
+
+    problem = folder_problem(folder)
+    if problem is not None:
+        raise fail(f"{flag}: {problem}")
+
+
+def check_input_folder(flag: str, folder: Path | None) -> None:
+    """Exit 2 naming ``flag`` when ``folder`` (to be read, and perhaps filled later) is a file
+    or lies below one; a missing folder is fine (nothing there yet)."""
+    if folder is None:
+        return
+    folder = Path(folder)
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise fail(f"{flag}: {part} is a file, not a folder")
+            return
+
+
+def prepare_report_folder(report: Path | None) -> None:
+    """``--report`` checked before any work (`check_output_file`)."""
+    check_output_file("--report", report)
 
 
 def load_traded_panel(

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import CacheDir
+from costbt.backtest.cli.commands.options import WritableCacheDir
 
 PROVIDERS = ("glassnode",)
 
@@ -67,7 +67,7 @@ def sopr(
         str | None,
         typer.Option("--until", help="Last day to fetch (default: now).", show_default=False),
     ] = None,
-    cache_dir: CacheDir = None,
+    cache_dir: WritableCacheDir = None,
     api_url: Annotated[
         str | None,
         typer.Option(
@@ -156,7 +156,7 @@ def import_file(
     source: Annotated[
         str, typer.Option("--source", help="Vendor name, used in the cache key.")
     ] = "vendor",
-    cache_dir: CacheDir = None,
+    cache_dir: WritableCacheDir = None,
 ) -> None:
     """Import a vendor's daily CSV/JSON export into the cache through a column mapping."""
     from costbt.data.cache import Cache

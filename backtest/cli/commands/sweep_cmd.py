@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from costbt.backtest.cli.commands.options import (
+    check_output_folder,
     load_strategy,
     load_traded_panel,
     parse_day,
@@ -187,6 +188,7 @@ def register(app: typer.Typer) -> None:
         first, last = parse_day("--start", start), parse_day("--end", end)
         if first is not None and last is not None and last <= first:
             raise fail(f"--end: {last.date()} is not after --start {first.date()}")
+        check_output_folder("--out", out_dir)
         # --start is the first traded day: signals see the history before it (warm), as in
         # costbt backtest; nothing after --end is read.
         spec = SweepSpec(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from costbt.backtest.cli.commands.options import (
-    CacheDir,
+    WritableCacheDir,
     load_traded_panel,
     parse_day,
     prepare_report_folder,
@@ -127,12 +127,13 @@ def register(app: typer.Typer) -> None:
                 "(history, importances, top trials, best vs buy-and-hold, DSR/PBO/SPA verdict).",
             ),
         ] = None,
-        cache_dir: CacheDir = None,
+        cache_dir: WritableCacheDir = None,
     ) -> None:
         """Search the strategy's parameters with Optuna; print the best and the top trials."""
         from costbt.backtest import ledger, tuning
         from costbt.backtest.cli.commands.options import run_config
         from costbt.backtest.degenerate import LABELS
+        from costbt.backtest.storage_urls import redact, scrub
 
         strategy, fixed, file_cfg = run_config(config, strategy, param)
         start = start or file_cfg.get("start")
@@ -161,7 +162,8 @@ def register(app: typer.Typer) -> None:
                 search_assumptions=search_assumptions,
             )
         except tuning.TuningError as exc:
-            raise fail(f"{_flag(exc)}: {exc}") from None
+            code = 1 if isinstance(exc, tuning.StorageUnavailable) else 2
+            raise fail(f"{_flag(exc)}: {exc}", code=code) from None
         name, spec, searched = checked.study_name, checked.storage, checked.include
         first, last = parse_day("--start", start), parse_day("--end", end)
         prepare_report_folder(report)
@@ -185,7 +187,7 @@ def register(app: typer.Typer) -> None:
         )
         err.print(
             f"tuning {strategy}: {goal} maximising {objective}, study '{name}' "
-            f"({spec}), {jobs} worker(s)",
+            f"({redact(spec)}), {jobs} worker(s)",
             highlight=False,
         )
         bar = Progress(
@@ -266,11 +268,11 @@ def register(app: typer.Typer) -> None:
             raise fail(f"{_flag(exc)}: {exc}" if exc.field else str(exc)) from None
         except KeyboardInterrupt:
             raise fail(
-                f"interrupted: the finished trials are kept in {spec}; rerun to continue",
+                f"interrupted: the finished trials are kept in {redact(spec)}; rerun to continue",
                 code=130,
             ) from None
         except RuntimeError as exc:
-            raise fail(str(exc), code=1) from None
+            raise fail(scrub(str(exc), spec), code=1) from None
 
         s = result.study
         best = tuning.best_trial(s)
