@@ -45,21 +45,53 @@ class RunConfig:
     source: dict = field(default_factory=dict)
 
 
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
 def read_toml(path: Path) -> dict:
-    """Parse a TOML config; a `ParamError` names the file and the problem."""
+    """Parse a TOML config; a `ParamError` names the file, the key and the problem.
+
+    ``strategy`` and ``title`` are strings; ``start`` and ``end`` strings or TOML dates (kept as
+    ``YYYY-MM-DD`` text); ``[params]`` and ``[engine]`` tables of single values (a string, a
+    number or a boolean; a list or a table there is refused).
+    """
+    import datetime as dt
+
+    path = Path(path)
+    if path.is_dir():
+        raise ParamError(f"{path}: is a folder, not a TOML file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ParamError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ParamError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     known = {"strategy", "title", "start", "end", "params", "engine"}
     extra = sorted(set(data) - known)
     if extra:
         raise ParamError(f"{path}: unknown key '{extra[0]}' (known: {', '.join(sorted(known))})")
+    for key in ("strategy", "title"):
+        if key in data and not isinstance(data[key], str):
+            raise ParamError(f"{path}: {key} = {data[key]!r} is not a string")
+    for key in ("start", "end"):
+        if key in data:
+            value = data[key]
+            if isinstance(value, dt.date):  # a TOML date or date-time
+                data[key] = value.isoformat()
+            elif not isinstance(value, str):
+                raise ParamError(f'{path}: {key} = {value!r} is not a date ("YYYY-MM-DD")')
     for table in ("params", "engine"):
         if table in data and not isinstance(data[table], dict):
             raise ParamError(f"{path}: '{table}' must be a table ([{table}])")
+        for name, value in data.get(table, {}).items():
+            if not _scalar(value):
+                raise ParamError(
+                    f"{path}: [{table}] {name} = {value!r} is not a single value (a string, a "
+                    "number or true/false)"
+                )
     return data
 
 

@@ -37,6 +37,11 @@ class SweepError(ValueError):
     """The sweep cannot start or resume (bad grid, mismatched resume)."""
 
 
+#: The most combinations one sweep may hold: every combination is a row of ``results.parquet``
+#: (about 30 columns), joined in memory at the end; larger grids are split into several sweeps.
+MAX_SWEEP_COMBINATIONS = 100_000_000
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """What a sweep evaluates: the grid, the fixed values and the traded span.
@@ -52,6 +57,15 @@ class SweepSpec:
     chunk_size: int = 100_000
     start: str | None = None
     end: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.size > MAX_SWEEP_COMBINATIONS:
+            raise SweepError(
+                f"{self.size:,} combinations, more than {MAX_SWEEP_COMBINATIONS:,}: split the grid "
+                "into several sweeps"
+            )
+        if not 1 <= int(self.chunk_size) <= 10_000_000:
+            raise SweepError(f"chunk_size {self.chunk_size} is not in 1 .. 10,000,000")
 
     @property
     def size(self) -> int:

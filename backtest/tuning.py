@@ -532,6 +532,33 @@ def check_fixed_values(strategy: str, include: Sequence[str], fixed: dict | None
     return {k: out[k] for k in sorted(out)}
 
 
+#: The longest study name (it names a journal file: file systems allow 255 bytes).
+MAX_STUDY_NAME = 100
+
+
+def default_study_name(strategy: str, objective: str) -> str:
+    """``<strategy's name>-<objective>``: the name the strategy declares, not the path or module
+    it was loaded from (``my_file.py:NAME`` -> ``my_strategy-sharpe``)."""
+    from costbt.strategies import STRATEGIES
+
+    return f"{STRATEGIES[strategy].name}-{objective}"
+
+
+def study_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a study, or None: it names the journal file
+    ``<studies>/<name>.log``, so it is 1 to `MAX_STUDY_NAME` characters, holds no path
+    separator or control character and does not start with a dot."""
+    if not name or not name.strip():
+        return "a study name cannot be empty"
+    if len(name) > MAX_STUDY_NAME:
+        return f"'{name[:20]}...' is {len(name)} characters, more than {MAX_STUDY_NAME}"
+    if any(c in name for c in "/\\") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return f"'{name}' holds a path separator or a control character"
+    if name.startswith("."):
+        return f"'{name}' starts with a dot"
+    return None
+
+
 class StorageUnavailable(TuningError):
     """The storage's server could not be reached: the environment failed, not the input."""
 
@@ -590,7 +617,10 @@ def check_study(
     except TuningError as exc:
         raise TuningError(str(exc), "include") from None
     checked = check_fixed_values(strategy, names, fixed)
-    study_name = study_name or f"{strategy}-{objective}"
+    study_name = study_name or default_study_name(strategy, objective)
+    problem = study_name_problem(study_name)
+    if problem is not None:
+        raise TuningError(problem, "study_name")
     try:
         spec = storage_spec(storage, study_name, cache_dir)
     except TuningError as exc:

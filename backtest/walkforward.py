@@ -85,6 +85,8 @@ from costbt.backtest.fast import ENGINE_FIELDS, EXIT_CAUSES, METRICS, UNSUPPORTE
 MIN_TRAIN_DAYS = 365
 _DAY = pd.Timedelta(days=1)
 _UNITS = {"y": "years", "m": "months", "w": "weeks", "d": "days"}
+#: The longest duration accepted in each unit: a century.
+_MAX_DURATION = {"y": 100, "m": 1_200, "w": 5_218, "d": 36_525}
 _DURATION = re.compile(r"^\s*(\d+)\s*([ymwd])\s*$", re.IGNORECASE)
 
 
@@ -107,7 +109,8 @@ def parse_duration(text: str) -> pd.DateOffset:
     """``"4y"``, ``"18m"``, ``"90d"``, ``"2w"`` (a whole number and a unit) -> a calendar offset.
 
     Units: ``y`` years, ``m`` months, ``w`` weeks, ``d`` days (case-insensitive). Calendar
-    arithmetic: ``2019-01-26 + 1y = 2020-01-26``. Raises ``ValueError`` on anything else.
+    arithmetic: ``2019-01-26 + 1y = 2020-01-26``. At most a century (``100y``, ``1200m``,
+    ``5218w``, ``36525d``). Raises ``ValueError`` on anything else.
     """
     match = _DURATION.match(str(text))
     if not match:
@@ -116,6 +119,11 @@ def parse_duration(text: str) -> pd.DateOffset:
             "(e.g. 4y, 18m, 2w, 90d)"
         )
     n, unit = int(match.group(1)), match.group(2).lower()
+    if n > _MAX_DURATION[unit]:
+        raise ValueError(
+            f"'{text}' is longer than {_MAX_DURATION[unit]:,}{unit} (a century: bitcoin's history "
+            "is much shorter)"
+        )
     return pd.DateOffset(**{_UNITS[unit]: n})
 
 

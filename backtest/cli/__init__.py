@@ -17,6 +17,7 @@ from rich.text import Text
 
 from costbt.backtest.cli.commands.options import (
     check_output_file,
+    parse_day,
     readable_cache,
 )
 from costbt.backtest.cli.console import (  # noqa: F401 - re-exported
@@ -326,19 +327,12 @@ def data_panel(
     """Export the point-in-time daily panel (and its provenance beside it, as .provenance.json)."""
     import json
 
-    import pandas as pd
-
     from costbt.data.panel import load_panel
 
     if use_cache not in ("extend", "replace", "no"):
         raise fail(f"--use-cache: '{use_cache}' must be extend, replace or no")
 
-    for flag, value in (("--as-of", as_of), ("--start", start)):
-        if value is not None:
-            try:
-                pd.Timestamp(value)
-            except ValueError:
-                raise fail(f"{flag}: '{value}' is not a date (YYYY-MM-DD)") from None
+    as_of_day, start_day = parse_day("--as-of", as_of), parse_day("--start", start)
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise fail(f"--out: '{output}' must end in .csv or .parquet")
@@ -352,6 +346,15 @@ def data_panel(
         use_cache=None if use_cache == "no" else use_cache,
         etf_snapshot=etf_snapshot,
     )
+    if panel.empty:  # an empty file is no answer: say which flag emptied it
+        if start_day is not None:
+            known = "" if as_of_day is None else f" as known on {as_of_day.date()}"
+            raise fail(f"--start: no row of the panel from {start_day.date()}{known}")
+        first = load_panel(bundle_dir, max_gap_days=parse_gap_limits(max_gap_days)).index.min()
+        raise fail(
+            f"--as-of: no row of the panel as known on {as_of_day.date()} (the data start on "
+            f"{first.date()})"
+        )
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     if suffix == ".csv":

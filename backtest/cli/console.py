@@ -113,7 +113,31 @@ def reports_bad_input(func: F) -> F:
 
 
 class SafeGroup(TyperGroup):
-    """The command group that translates what any subcommand lets through (`exit_for`)."""
+    """The command group that translates what any subcommand lets through (`exit_for`), and
+    prints click's usage errors (an unknown flag, a value out of range, a missing option) as
+    one line, ``error: ... (see 'costbt tune --help')``, exit 2, instead of the usage block."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _CLICK_ERROR as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `costbt`: the help
+                exc.show()
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            err.print(
+                Text.assemble(("error:", "bold red"), " ", exc.format_message() + hint),
+                highlight=False,
+                soft_wrap=True,
+            )
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print(Text.assemble(("error:", "bold red"), " aborted"), highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):  # type: ignore[override]
         try:

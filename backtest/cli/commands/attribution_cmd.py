@@ -19,6 +19,7 @@ from costbt.backtest.cli.commands.options import (
     parse_day,
     prepare_report_folder,
     refuse_fees_without_data,
+    value_flag,
 )
 from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 
@@ -70,12 +71,12 @@ def register(app: typer.Typer) -> None:
         from costbt.backtest.cli.commands.options import run_config
 
         _, merged, file_cfg = run_config(config, strategy, param)
-        start = start or file_cfg.get("start")
-        end = end or file_cfg.get("end")
+        start = file_cfg.get("start") if start is None else start
+        end = file_cfg.get("end") if end is None else end
         try:
             run = resolve(strategy, {}, merged, STRATEGIES, EngineConfig)
         except ParamError as exc:
-            raise fail(f"--param: {exc}") from None
+            raise fail(f"{value_flag(str(exc), config, param)}: {exc}") from None
         first = parse_day("--start", start)
         last = parse_day("--end", end)
         if first is not None and last is not None and last <= first:

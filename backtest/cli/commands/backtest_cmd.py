@@ -14,6 +14,7 @@ from costbt.backtest.cli.commands.options import (
     load_traded_panel,
     parse_day,
     refuse_fees_without_data,
+    value_flag,
 )
 from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 
@@ -95,16 +96,16 @@ def register(app: typer.Typer) -> None:
                 return
             run = resolve(strategy, file_cfg, parse_params(param), STRATEGIES, EngineConfig)
         except ParamError as exc:
-            flag = (
-                "--config"
-                if config is not None and str(config) in str(exc)
-                else "--param"
-                if param
-                else "--strategy"
-            )
+            text = str(exc)
+            if config is not None and str(config) in text:
+                flag = "--config"  # the file itself (its path is in the message)
+            elif "strategy" in text.split("'")[0]:
+                flag = "--strategy"  # no strategy given, or an unknown one
+            else:
+                flag = value_flag(text, config, param)
             raise fail(f"{flag}: {exc}") from None
-        first = parse_day("--start", start or run.start)
-        last = parse_day("--end", end or run.end)
+        first = parse_day("--start", run.start if start is None else start)
+        last = parse_day("--end", run.end if end is None else end)
         if first is not None and last is not None and last <= first:
             raise fail(f"--end: {last.date()} is not after --start {first.date()}")
         check_output_file("--report", report)

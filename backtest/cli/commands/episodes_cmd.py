@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from costbt.backtest.cli.commands.options import MAX_SEED
+
 
 def _pct(v: float) -> str:
     import pandas as pd
@@ -57,7 +59,9 @@ def register(app: typer.Typer) -> None:
         reps: Annotated[
             int, typer.Option("--reps", min=100, max=20000, help="Bootstrap replications.")
         ] = 1000,
-        seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+        seed: Annotated[
+            int, typer.Option("--seed", help="Bootstrap seed.", min=0, max=MAX_SEED)
+        ] = 0,
         bundle_dir: Annotated[
             Path | None, typer.Option("--bundle-dir", help="Bundled dataset folder.")
         ] = None,

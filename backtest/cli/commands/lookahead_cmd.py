@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import load_strategy, parse_day
+from costbt.backtest.cli.commands.options import MAX_SEED, load_strategy, parse_day, value_flag
 from costbt.backtest.cli.console import err, fail, out, reports_bad_input
 
 
@@ -47,7 +47,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--at", help="Also test this cutoff day; repeatable.", show_default=False),
         ] = None,
         seed: Annotated[
-            int, typer.Option("--seed", help="Seed of the cutoffs and perturbations.")
+            int,
+            typer.Option(
+                "--seed", help="Seed of the cutoffs and perturbations.", min=0, max=MAX_SEED
+            ),
         ] = 0,
     ) -> None:
         """Prove a strategy point in time: its decisions up to each cutoff must not change when
@@ -65,8 +68,10 @@ def register(app: typer.Typer) -> None:
         engine = {p.name for p in space(EngineConfig)}
         try:
             params = build(s.params, {k: v for k, v in merged.items() if k not in engine})
+            # Engine values do not change a decision, but a bad one is still bad input.
+            build(EngineConfig, {k: v for k, v in merged.items() if k in engine})
         except ParamError as exc:
-            raise fail(f"--param: {exc}") from None
+            raise fail(f"{value_flag(str(exc), config, param)}: {exc}") from None
         panel = load_panel()
         days = [parse_day("--at", a) for a in at or []]
         for d in days:

@@ -54,20 +54,34 @@ Now = Annotated[
 ]
 
 
+#: The largest ``--seed`` (numpy and Optuna take 0 .. 2**32 - 1; walk-forward adds the window's
+#: number, so a margin is kept).
+MAX_SEED = 2**31 - 1
+
+#: The dates a flag may name: the Unix epoch to 2200 (bitcoin's data start in 2009; a date far
+#: outside is a typo, and pandas' own limits start at 1677 and end in 2262).
+FIRST_DAY, LAST_DAY = "1970-01-01", "2200-12-31"
+
+
 def parse_day(flag: str, value: str | None) -> pd.Timestamp | None:
-    """A UTC date or ISO timestamp -> tz-naive UTC Timestamp; exits 2 naming the flag if bad."""
+    """A UTC date or ISO timestamp -> tz-naive UTC Timestamp; exits 2 naming the flag if bad:
+    empty, not a date, or outside `FIRST_DAY` .. `LAST_DAY`."""
     if value is None:
         return None
     import pandas as pd
 
+    if not str(value).strip():
+        raise fail(f"{flag}: empty; give a date (YYYY-MM-DD) or an ISO timestamp")
     try:
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, NotImplementedError):
         raise fail(f"{flag}: '{value}' is not a date (YYYY-MM-DD) or ISO timestamp") from None
     if ts is pd.NaT:
         raise fail(f"{flag}: '{value}' is not a date (YYYY-MM-DD)")
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
+    if not (pd.Timestamp(FIRST_DAY) <= ts <= pd.Timestamp(LAST_DAY) + pd.Timedelta(days=1)):
+        raise fail(f"{flag}: '{value}' is outside {FIRST_DAY} .. {LAST_DAY}")
     return ts
 
 
@@ -101,6 +115,38 @@ def run_config(
     if not isinstance(name, str):
         raise fail(f"--config: strategy {name!r} is not a name")
     return name, merge(file_cfg, parse_params(param)), file_cfg
+
+
+def value_flag(text: str, config: Path | None, param: list[str] | None) -> str:
+    """The flag a fixed value's error belongs to: ``--param`` when a ``--param`` item names the
+    parameter ``text`` is about, else ``--config FILE`` when a file was given (its ``[params]``
+    or ``[engine]`` holds it), else ``--param``."""
+    import re
+
+    names = {item.partition("=")[0].strip().removeprefix("engine.") for item in param or []}
+    if any(
+        n and re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", text) for n in names
+    ):
+        return "--param"
+    return f"--config {config}" if config is not None else "--param"
+
+
+def setting_flag(
+    exc,
+    config: Path | None,
+    param: list[str] | None,
+    renames: dict[str, str] | None = None,
+    default: str = "--strategy",
+) -> str:
+    """The flag of a library error's ``field`` (`backtest.tuning.TuningError`,
+    `backtest.walkforward.WalkForwardError`): ``fixed`` is `value_flag`'s, a renamed field its
+    flag, another ``--`` and the field with dashes; ``default`` when the error has no field."""
+    field = getattr(exc, "field", None)
+    if field is None:
+        return default
+    if field == "fixed":
+        return value_flag(str(exc), config, param)
+    return (renames or {}).get(field, "--" + field.replace("_", "-"))
 
 
 def load_strategy(name: str | None, *, benchmarks: bool = False, flag: str = "--strategy"):

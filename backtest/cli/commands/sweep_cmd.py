@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 
 from costbt.backtest.cli.commands.options import (
+    MAX_SEED,
     check_output_folder,
     load_strategy,
     load_traded_panel,
     parse_day,
     refuse_fees_without_data,
     run_config,
+    value_flag,
     wants_fees,
 )
 from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
@@ -114,7 +116,10 @@ def register(app: typer.Typer) -> None:
         title: Annotated[
             str | None, typer.Option("--title", help="Title of the HTML page.")
         ] = None,
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the verification sample.")] = 0,
+        seed: Annotated[
+            int,
+            typer.Option("--seed", help="Seed of the verification sample.", min=0, max=MAX_SEED),
+        ] = 0,
     ) -> None:
         """Evaluate every combination of the grid (fast path), print the top N, write the results."""
         from rich.progress import (
@@ -133,8 +138,8 @@ def register(app: typer.Typer) -> None:
         from costbt.signals.params import ParamError, space
 
         strategy, merged, file_cfg = run_config(config, strategy, param)
-        start = start or file_cfg.get("start")
-        end = end or file_cfg.get("end")
+        start = file_cfg.get("start") if start is None else start
+        end = file_cfg.get("end") if end is None else end
         title = title or file_cfg.get("title")
         from costbt.strategies import STRATEGIES
 
@@ -158,14 +163,18 @@ def register(app: typer.Typer) -> None:
         fixed = {}
         for name, value in merged.items():
             if name not in params:
-                raise fail(f"--param: unknown parameter '{name}'")
+                flag = value_flag(f"'{name}'", config, param)
+                raise fail(f"{flag}: unknown parameter '{name}'")
             if name in names:
-                raise fail(f"--param: '{name}' is also swept by --grid")
+                flag = value_flag(f"'{name}'", config, param)
+                raise fail(f"{flag}: '{name}' is also swept by --grid")
             try:
                 fixed[name] = params[name].validate(value)
             except ParamError as exc:
-                raise fail(f"--param: {exc}") from None
+                raise fail(f"{value_flag(str(exc), config, param)}: {exc}") from None
         n = grid_size(axes)
+        from costbt.backtest.sweep import MAX_SWEEP_COMBINATIONS as sweep_limit
+
         # The kernel reproduces below_cost unless a value leaves it (price stops, the ribbon
         # confirmation, the perpetual): those rows run on the engine.
         leaves = {
@@ -180,6 +189,11 @@ def register(app: typer.Typer) -> None:
             err.print(
                 "note: price stops, ribbon confirmation and strategies other than below_cost run on the vectorbt engine (slow path)",
                 highlight=False,
+            )
+        if n > sweep_limit:
+            raise fail(
+                f"--grid: {n:,.0f} combinations, more than {sweep_limit:,} (even with --yes): "
+                "split the grid into several sweeps"
             )
         if n > max_combinations and not yes:
             raise fail(

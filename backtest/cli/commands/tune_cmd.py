@@ -8,24 +8,20 @@ from typing import Annotated
 import typer
 
 from costbt.backtest.cli.commands.options import (
+    MAX_SEED,
     WritableCacheDir,
     load_traded_panel,
     parse_day,
     prepare_report_folder,
     refuse_fees_without_data,
+    setting_flag,
     wants_fees,
 )
 from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
 from costbt.backtest.result import exits_text
 
 #: Settings whose flag is not their name with dashes.
-_FLAGS = {"fixed": "--param", "study_name": "--study"}
-
-
-def _flag(exc) -> str:
-    """The flag of a `backtest.tuning.TuningError`'s field (``--strategy`` when None)."""
-    field = exc.field or "strategy"
-    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+_RENAMES = {"study_name": "--study"}
 
 
 def register(app: typer.Typer) -> None:
@@ -82,7 +78,9 @@ def register(app: typer.Typer) -> None:
         jobs: Annotated[
             int, typer.Option("--jobs", help="Worker processes sharing the study (>= 1).")
         ] = 1,
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the TPE sampler.")] = 0,
+        seed: Annotated[
+            int, typer.Option("--seed", help="Seed of the TPE sampler.", min=0, max=MAX_SEED)
+        ] = 0,
         min_trades: Annotated[
             int,
             typer.Option("--min-trades", help="Trials with fewer trades are infeasible."),
@@ -136,8 +134,8 @@ def register(app: typer.Typer) -> None:
         from costbt.backtest.storage_urls import redact, scrub
 
         strategy, fixed, file_cfg = run_config(config, strategy, param)
-        start = start or file_cfg.get("start")
-        end = end or file_cfg.get("end")
+        start = file_cfg.get("start") if start is None else start
+        end = file_cfg.get("end") if end is None else end
 
         if n_trials is not None and total is not None:
             raise fail("--n-trials and --total are mutually exclusive: give one of them")
@@ -163,7 +161,10 @@ def register(app: typer.Typer) -> None:
             )
         except tuning.TuningError as exc:
             code = 1 if isinstance(exc, tuning.StorageUnavailable) else 2
-            raise fail(f"{_flag(exc)}: {exc}", code=code) from None
+            raise fail(
+                f"{setting_flag(exc, config, param, {'study_name': '--study'}, '--strategy')}: {exc}",
+                code=code,
+            ) from None
         name, spec, searched = checked.study_name, checked.storage, checked.include
         first, last = parse_day("--start", start), parse_day("--end", end)
         prepare_report_folder(report)
@@ -265,7 +266,11 @@ def register(app: typer.Typer) -> None:
                     allow_degenerate=allow_degenerate,
                 )
         except tuning.TuningError as exc:
-            raise fail(f"{_flag(exc)}: {exc}" if exc.field else str(exc)) from None
+            raise fail(
+                f"{setting_flag(exc, config, param, {'study_name': '--study'}, '--strategy')}: {exc}"
+                if exc.field
+                else str(exc)
+            ) from None
         except KeyboardInterrupt:
             raise fail(
                 f"interrupted: the finished trials are kept in {redact(spec)}; rerun to continue",

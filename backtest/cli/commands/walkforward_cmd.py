@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from costbt.backtest.cli.commands.options import (
+    MAX_SEED,
     load_traded_panel,
     parse_day,
     prepare_report_folder,
     refuse_fees_without_data,
+    setting_flag,
     wants_fees,
 )
 from costbt.backtest.cli.console import err, fail, out, reports_bad_input
@@ -35,16 +37,6 @@ def _param(value) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-#: Settings whose flag is not their name with dashes.
-_FLAGS = {"fixed": "--param"}
-
-
-def _flag(exc) -> str:
-    """The flag of a `backtest.walkforward.WalkForwardError`'s field (``--start`` when None)."""
-    field = exc.field or "start"
-    return _FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def command_line(settings: dict, report: Path | None) -> str:
@@ -145,7 +137,10 @@ def register(app: typer.Typer) -> None:
                 "--min-train-days", help="Skip windows with fewer days of prices to train on."
             ),
         ] = 365,
-        seed: Annotated[int, typer.Option("--seed", help="TPE seed (window k uses seed + k).")] = 0,
+        seed: Annotated[
+            int,
+            typer.Option("--seed", help="TPE seed (window k uses seed + k).", min=0, max=MAX_SEED),
+        ] = 0,
         include: Annotated[
             list[str] | None,
             typer.Option(
@@ -192,8 +187,8 @@ def register(app: typer.Typer) -> None:
         from costbt.backtest.cli.commands.options import run_config
 
         strategy, merged, file_cfg = run_config(config, strategy, param)
-        start = start or file_cfg.get("start")
-        end = end or file_cfg.get("end")
+        start = file_cfg.get("start") if start is None else start
+        end = file_cfg.get("end") if end is None else end
         # ---- every flag checked before any work (exit 2, one line naming the flag)
         first, last = parse_day("--start", start), parse_day("--end", end)
         names = None
@@ -222,7 +217,7 @@ def register(app: typer.Typer) -> None:
                 allow_degenerate=allow_degenerate,
             )
         except wf.WalkForwardError as exc:
-            raise fail(f"{_flag(exc)}: {exc}") from None
+            raise fail(f"{setting_flag(exc, config, param, None, '--start')}: {exc}") from None
         prepare_report_folder(report)
 
         # Signals see all history before --start (warm trailing windows); nothing after --end
@@ -234,7 +229,7 @@ def register(app: typer.Typer) -> None:
         try:
             plan = wf.plan_walkforward(panel, settings)
         except wf.WalkForwardError as exc:
-            raise fail(f"{_flag(exc)}: {exc}") from None
+            raise fail(f"{setting_flag(exc, config, param, None, '--start')}: {exc}") from None
         left_out = plan.signal
         if left_out["days_after"] or left_out["days_before"]:
             err.print(
@@ -301,7 +296,7 @@ def register(app: typer.Typer) -> None:
             with bar:
                 result = wf.run_plan(panel, plan, progress=on_window, callbacks=(on_trial,))
         except wf.WalkForwardError as exc:
-            raise fail(f"{_flag(exc)}: {exc}") from None
+            raise fail(f"{setting_flag(exc, config, param, None, '--start')}: {exc}") from None
         except tuning.TuningError as exc:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
