@@ -8,8 +8,10 @@ fetched through ccxt's implicit endpoint method with the exchange's own instrume
 enough to rebuild a basis history for past years (signals/basis.py).
 
 Each contract is one cached series ``SeriesKey("deribit", "ohlcv", "BTC-27DEC24", "1d")`` with
-the expiry in its manifest entry. A contract's last candle is final once the contract has expired;
-an expired contract already stored to its expiry is not requested again.
+the expiry in its manifest entry. A day's candle is final once the day is over, and the expiry
+day's once the contract has expired, both by the exchange's clock as its answers' ``Date`` showed
+it (`exchange.exchange_now_ms`; the local clock before any answer) unless ``now_ms`` is given; an
+expired contract already stored to its expiry is not requested again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from costbt.data.cache import Cache, SeriesKey
-from costbt.data.sources.exchange import call
+from costbt.data.sources.exchange import call, exchange_now_ms
 from costbt.data.sources.ohlcv import OHLCV_COLUMNS, SyncResult, client_version, find_gaps, merge
 from costbt.data.sources.retry import FetchError, RetryPolicy
 
@@ -149,7 +151,8 @@ def fetch_contract(
             f"--exchange: dated futures by instrument id are implemented for deribit, not {exchange.id}",
             exit_code=2,
         )
-    now_ms = int(now_ms if now_ms is not None else exchange.milliseconds())
+    clock_given = now_ms is not None
+    now_ms = int(now_ms if now_ms is not None else exchange_now_ms(exchange))
     expiry_ms = int(contract.expiry.value // 1_000_000)
     stored = cache.read(contract.key)
     result = SyncResult(key=contract.key, rows_before=0 if stored is None else len(stored))
@@ -194,6 +197,9 @@ def fetch_contract(
             what=f"chart data for {contract.instrument}",
         )
         page = tradingview_to_frame(payload)
+        if not clock_given:  # the answer showed the exchange's clock: it decides what is final
+            now_ms = exchange_now_ms(exchange)
+            expired = expiry_ms <= now_ms
         ms = page.index.asi8 // 1_000_000
         final = (ms + DAY_MS <= now_ms) | (expired & (ms <= last_day_ms))
         page = page[final & (ms >= start) & (ms <= last_day_ms)]

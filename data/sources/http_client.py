@@ -1,23 +1,33 @@
 """A small HTTP GET client for the non-exchange providers, with retries and no secret leakage.
 
 Retries (see `data.sources.retry`): connection errors, timeouts, HTTP 429 (honouring
-``Retry-After``) and 5xx. Fails at once on other 4xx: 401/403 (bad or missing API key) and
-400/404 (bad parameters) raise `FetchError` with exit code 2. API keys travel in headers where the
-provider allows it (Coin Metrics only takes a query parameter; its module masks the key in every
-message), and error messages never include header values.
+``Retry-After``) and 5xx. A ``Retry-After`` longer than the policy's limit stops at once with the
+wait's end in UTC (`retry.long_wait`), instead of sleeping for hours. Fails at once on other 4xx
+(418 included: only exchanges use it, for a ban, and they go through `data.sources.exchange`):
+401/403 (bad or missing API key) and 400/404 (bad parameters) raise `FetchError` with exit code
+2. API keys travel in headers where the provider allows it (Coin Metrics only takes a query
+parameter; its module masks the key in every message), and error messages never include header
+values.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from costbt.data.sources.retry import FetchError, RetryPolicy, parse_retry_after
+from costbt.data.sources.retry import (
+    FetchError,
+    RetryPolicy,
+    http_date_ms,
+    long_wait,
+    parse_retry_after,
+)
 
 USER_AGENT = "costbt (+https://github.com/costbt)"
 
@@ -70,7 +80,19 @@ class HttpClient:
                     ) from None
                 if status != 429 and status < 500:
                     raise FetchError(f"{url}: HTTP {status}", status=status) from None
-                retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+                now_ms = http_date_ms(exc.headers.get("Date"))
+                retry_after = parse_retry_after(
+                    exc.headers.get("Retry-After"), None if now_ms is None else now_ms / 1000
+                )
+                stop = long_wait(
+                    self.policy,
+                    retry_after,
+                    status=status,
+                    now_ms=now_ms if now_ms is not None else time.time() * 1000,
+                    where=url,
+                )
+                if stop is not None:
+                    raise stop from None
                 last = f"HTTP {status}"
             except (
                 urllib.error.URLError,

@@ -10,10 +10,28 @@ to cover ``[since, until or now]``:
 
 Every page is merged (duplicates dropped, newest wins) and written atomically before the next is
 requested: an interruption (Ctrl-C, kill -9) loses at most the page in flight, and the next run
-resumes from the last stored row. A candle is stored only once it is finished (its open time plus
-the timeframe is not after ``now``); a short page does not end the download, only reaching
-``until``/``now`` or an empty page does. When the series is up to date, the forward pass makes
-exactly one request.
+resumes from the last stored row. When the series is up to date, the forward pass makes exactly
+one request.
+
+A candle is stored only once it is finished: its open time plus the timeframe is not after
+``now``, which is the exchange's clock as its answers' ``Date`` headers showed it
+(`exchange.exchange_now_ms`), the local clock when no answer had one, or the instant given
+(``--now``).
+
+A download never ends short of ``until``/``now`` while the exchange has more, and never reports
+success for one that did:
+
+* a short page does not end it; reaching ``until``/``now`` does;
+* an empty page ends it only when the exchange has nothing newer (its newest row, one extra
+  request, is not after the page's start). Otherwise the page is asked again (without its upper
+  bound, so a range that really ends in a gap of the exchange's is told apart from a fault) up to
+  the policy's attempts with backoff, then `sync` raises `FetchError` (exit status 1) saying
+  where the stored series stops and why; every complete page stays stored;
+* rows ccxt could not read (a missing field, a non-numeric value: ccxt makes them None, stored
+  as NaN) or not of the documented form make the page malformed (`check_candles`,
+  `check_funding`): retried, then the same error;
+* a page that fails for good (5xx, timeouts, malformed bodies after every retry) or a wait the
+  server asks for that is too long (an IP ban) stops the download the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +46,14 @@ import numpy as np
 import pandas as pd
 
 from costbt.data.cache import Cache, SeriesKey
-from costbt.data.sources.exchange import FUNDING_PAGE_LIMIT, PAGE_LIMIT, call
+from costbt.data.sources.exchange import (
+    FUNDING_PAGE_LIMIT,
+    PAGE_LIMIT,
+    MalformedResponse,
+    call,
+    exchange_now_ms,
+    find_market,
+)
 from costbt.data.sources.progress import Progress, SilentProgress
 from costbt.data.sources.retry import FetchError, RetryPolicy
 
@@ -149,6 +174,51 @@ def client_version() -> str:
         return getattr(ccxt, "__version__", "unknown")
 
 
+def check_candles(rows: list) -> None:
+    """Refuse (`MalformedResponse`) a page whose rows are not ``[ms, open, high, low, close,
+    volume]`` with an integer time, finite positive prices and a finite volume >= 0 (ccxt turns a
+    missing or non-numeric field into None, which would be stored as NaN)."""
+    for i, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or len(row) < 6:
+            raise MalformedResponse(f"row {i} is not a candle: {str(row)[:60]}")
+        t, *values = row[:6]
+        if not isinstance(t, int | np.integer) or isinstance(t, bool):
+            raise MalformedResponse(f"row {i} has no open time: {str(row)[:60]}")
+        for j, v in enumerate(values):
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+            if not ok or v < 0 or (j < 4 and v == 0):
+                raise MalformedResponse(
+                    f"row {i} ({_when(int(t))}) has a bad {OHLCV_COLUMNS[j]}: {v!r}"
+                )
+
+
+def check_funding(rows: list) -> None:
+    """Refuse (`MalformedResponse`) funding entries without an integer ``timestamp`` or with a
+    ``fundingRate`` that is not a finite number."""
+    for i, row in enumerate(rows):
+        t = row.get("timestamp") if isinstance(row, dict) else None
+        rate = row.get("fundingRate") if isinstance(row, dict) else None
+        if not isinstance(t, int | np.integer) or isinstance(t, bool):
+            raise MalformedResponse(f"funding entry {i} has no time: {str(row)[:60]}")
+        ok = isinstance(rate, int | float) and not isinstance(rate, bool) and np.isfinite(rate)
+        if not ok:
+            raise MalformedResponse(f"funding entry {i} ({_when(int(t))}) has a bad rate: {rate!r}")
+
+
+def _when(ms: int) -> str:
+    """An instant as a day (``2019-03-01``) when it is midnight UTC, else with the time."""
+    ts = pd.Timestamp(int(ms), unit="ms")
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _ms(frame: pd.DataFrame) -> np.ndarray:
+    return frame.index.asi8 // 1_000_000
+
+
+class SeriesStopped(Exception):
+    """A page the exchange should have rows for came back without any, even when asked again."""
+
+
 class _Fetcher:
     def __init__(self, exchange, request, policy, progress, now_ms) -> None:
         self.exchange = exchange
@@ -161,41 +231,69 @@ class _Fetcher:
         limits = FUNDING_PAGE_LIMIT if request.kind == "funding" else PAGE_LIMIT
         self.limit = limits.get(exchange.id, 500)
 
-    def page(self, since: int, until: int | None) -> pd.DataFrame:
+    def page(self, since: int | None, until: int | None, limit: int | None = None) -> pd.DataFrame:
+        """Rows from ``since`` (None: the newest rows) up to ``until``, one request, retried."""
         params = {} if until is None else {"until": until}
+        limit = limit or self.limit
         self.requests += 1
+        what = "newest row" if since is None else f"page from {_when(since)}"
         if self.request.kind == "funding":
             rows = call(
                 self.exchange,
                 self.exchange.fetch_funding_rate_history,
                 self.request.symbol,
                 since,
-                self.limit,
+                limit,
                 params,
                 policy=self.policy,
                 on_retry=self.progress.note,
                 expect_list=True,
+                check=check_funding,
+                what=what,
             )
-            frame = funding_to_frame(rows)
-        else:
-            rows = call(
-                self.exchange,
-                self.exchange.fetch_ohlcv,
-                self.request.symbol,
-                self.request.timeframe,
-                since,
-                self.limit,
-                params,
-                policy=self.policy,
-                on_retry=self.progress.note,
-                expect_list=True,
-            )
-            frame = candles_to_frame(rows)
-        return frame
+            return funding_to_frame(rows)
+        rows = call(
+            self.exchange,
+            self.exchange.fetch_ohlcv,
+            self.request.symbol,
+            self.request.timeframe,
+            since,
+            limit,
+            params,
+            policy=self.policy,
+            on_retry=self.progress.note,
+            expect_list=True,
+            check=check_candles,
+            what=what,
+        )
+        return candles_to_frame(rows)
+
+    def newest_ms(self) -> int | None:
+        """Time of the exchange's newest row (the current candle included); None: it has none."""
+        newest = self.page(None, None, limit=1)
+        return None if newest.empty else int(_ms(newest).max())
+
+    def again(self, start: int, first_wait: bool = True) -> pd.DataFrame:
+        """Ask again for the rows from ``start`` (without an upper bound, so rows that exist only
+        past it show that the window is really empty), up to the policy's attempts, with backoff.
+        Raises `SeriesStopped` when every answer is empty."""
+        for attempt in range(1, self.policy.max_attempts):
+            if first_wait or attempt > 1:
+                wait = self.policy.delay(attempt)
+                self.progress.note(
+                    f"{self.exchange.id} page from {_when(start)} came back empty; "
+                    f"retry {attempt}/{self.policy.max_attempts - 1} in {wait:.1f} s"
+                )
+                self.policy.sleep(wait)
+            raw = self.page(start, None)
+            raw = raw[_ms(raw) >= start]
+            if not raw.empty:
+                return raw
+        raise SeriesStopped
 
     def finished(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Drop rows not yet final at ``now`` (the current candle) and rows after ``until``."""
-        ms = frame.index.asi8 // 1_000_000
+        ms = _ms(frame)
         keep = ms + (self.step if self.request.kind == "ohlcv" else 0) <= self.now_ms
         if self.request.until_ms is not None:
             keep &= ms <= self.request.until_ms
@@ -212,17 +310,25 @@ def sync(
     progress: Progress | None = None,
     on_write: Callable[[pd.DataFrame], None] | None = None,
 ) -> SyncResult:
-    """Bring one series in ``cache`` up to date; see the module docstring for the rules."""
+    """Bring one series in ``cache`` up to date; see the module docstring for the rules.
+
+    ``now_ms`` fixes the clock (``--now``); by default it is the exchange's clock as its answers
+    showed it, else the local one (`exchange.exchange_now_ms`). Raises `FetchError`: exit status
+    2 for bad input (unknown market, timeframe), 1 when the exchange fails for good, in which case
+    the message says where the stored series stops and why, and every complete page is kept.
+    """
     progress = progress or SilentProgress()
-    now_ms = int(now_ms if now_ms is not None else exchange.milliseconds())
-    call(exchange, exchange.load_markets, policy=policy, on_retry=progress.note)
-    if request.symbol not in exchange.markets:
-        raise FetchError(f"--symbol: {exchange.id} has no market '{request.symbol}'", exit_code=2)
-    market = exchange.market(request.symbol)
+    policy = policy or RetryPolicy()
+    on_retry = progress.note
+    market = find_market(exchange, request.symbol, policy=policy, on_retry=on_retry)
+    now_ms = int(now_ms if now_ms is not None else exchange_now_ms(exchange))
     key = series_key(exchange.id, request)
     f = _Fetcher(exchange, request, policy, progress, now_ms)
     stored = cache.read(key)
     result = SyncResult(key=key, rows_before=0 if stored is None else len(stored))
+    label = f"{exchange.id} {request.symbol} " + (
+        "funding" if request.kind == "funding" else key.timeframe
+    )
     meta = {
         "client": "ccxt",
         "client_version": client_version(),
@@ -253,12 +359,42 @@ def sync(
             on_write(merged)
         return merged
 
+    def stops(reason: str, status: int | None = None) -> FetchError:
+        """The error for a series that ends short of what the exchange has."""
+        if stored is None or stored.empty:
+            kept = "nothing stored yet"
+        else:
+            span = f"{_when(int(_ms(stored)[0]))} .. {_when(int(_ms(stored)[-1]))}"
+            kept = f"{len(stored):,} rows stored, {span}"
+        return FetchError(f"{label} stops short ({kept}): {reason}", reason=reason, status=status)
+
+    def fetch_page(since: int, until: int | None) -> pd.DataFrame:
+        try:
+            return f.page(since, until)
+        except FetchError as exc:
+            if exc.exit_code != 1:
+                raise
+            raise stops(f"the page from {_when(since)}: {exc.reason}", exc.status) from None
+
+    def check_again(start: int, first_wait: bool, evidence: str) -> pd.DataFrame:
+        try:
+            return f.again(start, first_wait)
+        except SeriesStopped:
+            raise stops(
+                f"the exchange answered an empty page from {_when(start)} "
+                f"{f.policy.max_attempts} times while {evidence}"
+            ) from None
+        except FetchError as exc:
+            if exc.exit_code != 1:
+                raise
+            raise stops(f"the page from {_when(start)}: {exc.reason}", exc.status) from None
+
     # Open time of the last row that can be final now (the current candle is not).
     end_ms = now_ms - (f.step if request.kind == "ohlcv" else 0)
     if request.until_ms is not None:
         end_ms = min(end_ms, request.until_ms)
-    first_ms = None if stored is None or stored.empty else int(stored.index[0].value // 1_000_000)
-    last_ms = None if stored is None or stored.empty else int(stored.index[-1].value // 1_000_000)
+    first_ms = None if stored is None or stored.empty else int(_ms(stored)[0])
+    last_ms = None if stored is None or stored.empty else int(_ms(stored)[-1])
     expected = None
     lo = request.since_ms if request.since_ms is not None else first_ms
     if lo is not None:
@@ -267,23 +403,33 @@ def sync(
     if stored is not None:
         progress.advance(len(stored))
 
-    # Backwards: extend history before the first stored row, newest page first.
+    # Backwards: extend history before the first stored row, newest page first. An empty window
+    # is asked again without its upper bound: rows only after it (the stored ones) mean history
+    # starts later (the normal end); no rows at all, although some are stored, is a fault.
     if first_ms is not None and request.since_ms is not None and request.since_ms < first_ms:
         end = first_ms - 1
         while end >= request.since_ms:
             start = max(request.since_ms, end - (f.limit - 1) * f.step)
-            page = f.finished(f.page(start, end))
-            page = page[
-                (page.index.asi8 // 1_000_000 >= start) & (page.index.asi8 // 1_000_000 <= end)
-            ]
+            raw = fetch_page(start, end)
+            raw = raw[(_ms(raw) >= start) & (_ms(raw) <= end)]
+            if raw.empty:
+                raw = check_again(
+                    start, first_wait=False, evidence=f"rows from {_when(first_ms)} are stored"
+                )
+                raw = raw[_ms(raw) <= end]
+                if raw.empty:
+                    break  # nothing before the first stored row: history starts there
+            page = f.finished(raw)
             if page.empty:
                 break
             persist(page)
-            end = int(page.index[0].value // 1_000_000) - 1
+            end = int(_ms(page)[0]) - 1
             if start == request.since_ms:
                 break
 
-    # Forwards: from the last stored row (refetched) or from `since`.
+    # Forwards: from the last stored row (refetched) or from `since`. An empty page ends the
+    # download only when the exchange has nothing newer (its newest row is not after the page's
+    # start); otherwise it is asked again, then the download stops short with an error.
     start = (
         last_ms
         if last_ms is not None
@@ -292,17 +438,27 @@ def sync(
     while True:
         if request.until_ms is not None and start > request.until_ms:
             break
-        raw = f.page(start, request.until_ms)
+        raw = fetch_page(start, request.until_ms)
+        raw = raw[_ms(raw) >= start]
         if raw.empty:
-            break
+            try:
+                newest = f.newest_ms()
+            except FetchError as exc:
+                if exc.exit_code != 1:
+                    raise
+                raise stops(
+                    f"the page from {_when(start)} came back empty and the exchange's newest "
+                    f"row could not be read: {exc.reason}",
+                    exc.status,
+                ) from None
+            if newest is None or newest <= start:
+                break  # the exchange has nothing newer: the normal end
+            raw = check_again(start, first_wait=True, evidence=f"its newest row is {_when(newest)}")
         page = f.finished(raw)
-        page = page[page.index.asi8 // 1_000_000 >= start]
         if not page.empty:
             persist(page)
-        last_seen = int(raw.index[-1].value // 1_000_000)
+        last_seen = int(_ms(raw).max())
         nxt = last_seen + (f.step if request.kind == "ohlcv" else 1)
-        if nxt <= start:
-            break  # no progress: the exchange returned nothing newer
         next_final_at = nxt + (f.step if request.kind == "ohlcv" else f.step - 1)
         if next_final_at > now_ms:
             break  # the next row cannot be final yet: up to date

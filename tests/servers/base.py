@@ -9,7 +9,13 @@ Faults are queued per path prefix and consumed in order by matching requests:
     server.faults.add("/api/v3/klines", Fault(truncate_rows=17))   # a short page
     server.faults.add("/api/v3/klines", Fault(block=event))        # hold the request until set
 
-``after`` lets a fault skip that many matching requests first (e.g. fail the third page).
+``after`` lets a fault skip that many matching requests first (e.g. fail the third page), and
+``match`` limits it to requests whose query holds those items (e.g. one page's ``startTime``):
+
+    server.faults.add("/api/v3/klines", Fault(body=b"[]", match={"startTime": "1589328000000"}))
+
+Every answer carries a ``Date`` header from `LocalServer.server_time_ms` (the machine's clock
+unless a server overrides it, as the local Binance does with its fixed clock).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class Fault:
     truncate_rows: int | None = None
     block: threading.Event | None = None
     after: int = 0
+    match: dict[str, str] = field(default_factory=dict)
 
 
 class FaultPlan:
@@ -56,11 +63,13 @@ class FaultPlan:
         with self._lock:
             self._queues.setdefault(prefix, deque()).append(fault)
 
-    def take(self, path: str) -> Fault | None:
+    def take(self, path: str, query: dict[str, str] | None = None) -> Fault | None:
         with self._lock:
             for prefix, queue in self._queues.items():
                 if path.startswith(prefix) and queue:
                     head = queue[0]
+                    if any((query or {}).get(k) != v for k, v in head.match.items()):
+                        return None
                     if head.after > 0:
                         head.after -= 1
                         return None
@@ -89,7 +98,7 @@ class LocalServer:
                 query = dict(urllib.parse.parse_qsl(parsed.query))
                 with server._lock:
                     server.log.append((parsed.path, query))
-                fault = server.faults.take(parsed.path)
+                fault = server.faults.take(parsed.path, query)
                 if fault and fault.block is not None:
                     fault.block.wait(timeout=60)
                 if fault and fault.delay_s:
@@ -119,6 +128,11 @@ class LocalServer:
             def log_message(self, *args) -> None:  # silence
                 pass
 
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                if timestamp is None:
+                    timestamp = server.server_time_ms() / 1000
+                return super().date_time_string(timestamp)
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -128,6 +142,10 @@ class LocalServer:
     # ------------------------------------------------------------------ to override
     def route(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
         return Response.json({"error": f"no route {path}"}, status=404)
+
+    def server_time_ms(self) -> int:
+        """The server's clock, sent in every answer's ``Date`` header."""
+        return int(time.time() * 1000)
 
     def truncate(self, payload: object, rows: int) -> object:
         """Shorten a page; default: a JSON list cut to ``rows`` items."""

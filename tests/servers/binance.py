@@ -6,8 +6,11 @@ Implemented (Binance's documented request and response formats):
 Klines honour ``symbol``, ``interval`` (1d), ``startTime``, ``endTime`` and ``limit`` (default 500,
 maximum 1000 spot / 1500 futures); funding honours ``startTime``, ``endTime``, ``limit`` (default
 100, maximum 1000). An unknown symbol answers HTTP 400 with code -1121 ("Invalid symbol."), as
-Binance does. ``now_ms`` fixes the server's clock: nothing later is served, and the candle that
-contains ``now_ms`` is served as the current, unfinished one.
+Binance does. Without ``startTime`` the most recent ``limit`` rows are served (before ``endTime``
+when given), as Binance documents. ``now_ms`` fixes the server's clock: nothing later is served,
+the candle that contains ``now_ms`` is served as the current, unfinished one, and every answer's
+``Date`` header gives ``now_ms`` (set it to put the server's clock ahead of or behind the
+client's).
 """
 
 from __future__ import annotations
@@ -181,6 +184,9 @@ class BinanceServer(LocalServer):
         self.funding_rates = funding_rates.copy()
         self.now_ms = now_ms if now_ms is not None else self.spot.times[-1] + DAY_MS + 3_600_000
 
+    def server_time_ms(self) -> int:
+        return int(self.now_ms)
+
     # ------------------------------------------------------------------ routing
     def route(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
         if path in ("/api/v3/time", "/fapi/v1/time"):
@@ -224,8 +230,9 @@ class BinanceServer(LocalServer):
         end = min(int(query.get("endTime", 2**62)), self.now_ms)
         lo = bisect.bisect_left(times, start)
         hi = bisect.bisect_right(times, end)
-        if "startTime" not in query and "endTime" in query:
-            lo = max(lo, hi - limit)  # Binance returns the most recent `limit` rows before endTime
+        if "startTime" not in query:
+            # Binance returns the most recent `limit` rows (before endTime, when given).
+            lo = max(lo, hi - limit)
         return lo, min(hi, lo + limit)
 
     def _klines(self, series: Series, query: dict[str, str], max_limit: int) -> Response:

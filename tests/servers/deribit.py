@@ -58,6 +58,10 @@ class DeribitServer(LocalServer):
             else int(perp.index[-1].value // 1_000_000) + DAY_MS + 3_600_000
         )
 
+    def server_time_ms(self) -> int:
+        """The fixed clock ``now_ms``, also in every answer's ``Date`` header."""
+        return int(self.now_ms)
+
     def route(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
         if path == "/api/v2/public/get_tradingview_chart_data":
             return self._chart(query)

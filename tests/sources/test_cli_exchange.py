@@ -87,3 +87,39 @@ def test_update_prepend_needs_since_and_extends_backwards(server, tmp_path):
         app, ["data", "update", "--prepend", *args(server, tmp_path, "--since", "2017-08-17")]
     )
     assert r.exit_code == 0 and "3284" in r.output
+
+
+@pytest.fixture()
+def quick_retries(monkeypatch):
+    """Two attempts per request and no real sleeping, for the command's default policy."""
+    from costbt.data.sources import ohlcv
+    from costbt.data.sources.retry import RetryPolicy
+
+    monkeypatch.setattr(
+        ohlcv, "RetryPolicy", lambda: RetryPolicy(max_attempts=2, sleep=lambda s: None)
+    )
+
+
+def test_fetch_exits_1_in_one_line_when_a_middle_page_stays_empty(server, tmp_path, quick_retries):
+    from tests.servers.base import Fault
+
+    second_page = {"startTime": str(int(pd.Timestamp("2020-05-13").value // 1_000_000))}
+    for _ in range(2):
+        server.faults.add("/api/v3/klines", Fault(body=b"[]", match=second_page))
+    r = runner.invoke(app, ["data", "fetch", *args(server, tmp_path, "--since", "2017-08-17")])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.output
+    assert "stops short (1,000 rows stored, 2017-08-17 .. 2020-05-12)" in r.stderr
+    assert "empty page from 2020-05-13" in r.stderr and "gaps" not in r.output
+
+
+def test_fetch_blames_the_server_not_the_symbol_when_the_market_list_is_html(
+    server, tmp_path, quick_retries
+):
+    from tests.servers.base import Fault
+
+    for _ in range(2):
+        server.faults.add("/api/v3/exchangeInfo", Fault(body=b"<html>maintenance</html>"))
+    r = runner.invoke(app, ["data", "fetch", *args(server, tmp_path, "--since", "2017-08-17")])
+    assert r.exit_code == 1, r.output
+    assert "market list" in r.stderr and "--symbol" not in r.stderr

@@ -6,6 +6,8 @@ by an assumed basis), not real futures data: these tests check calendar, ids, pa
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -110,6 +112,19 @@ def test_a_live_contract_stores_only_finished_days_and_resumes_from_the_last(tmp
             list(Cache(tmp_path).read(c.key).index.asi8 // 1_000_000)
             == s.contracts["BTC-26JUN26"]["ticks"]
         )
+
+
+def test_a_day_the_exchange_has_not_finished_is_not_stored_when_the_local_clock_is_ahead(
+    tmp_path,
+):
+    c = Contract("deribit", "BTC-26JUN26", pd.Timestamp("2026-06-26 08:00"))
+    midday = int(pd.Timestamp("2026-05-01 12:00").value // 1_000_000)
+    with DeribitServer(now_ms=midday) as s:  # its Date header says 2026-05-01 12:00
+        exchange = client(s)
+        ahead = int(pd.Timestamp("2026-05-02 06:00").value // 1_000_000) - int(time.time() * 1000)
+        exchange.milliseconds = lambda: int(time.time() * 1000) + ahead  # the local clock
+        result = fetch_contract(exchange, Cache(tmp_path), c)
+    assert result.last == pd.Timestamp("2026-04-30")
 
 
 def test_a_429_on_chart_data_is_retried(server, tmp_path):

@@ -208,18 +208,34 @@ def test_persistent_rate_limiting_gives_up_with_a_clear_error(server, tmp_path, 
     assert server.count(KLINES) == 4
 
 
-def test_a_5xx_fails_at_once_keeping_the_complete_pages_and_a_rerun_finishes(
+def test_a_5xx_is_retried_with_backoff_because_its_outcome_is_unknown(
     server, tmp_path, policy, sleeps, bundled_spot
 ):
+    # Binance: a 5xx is an internal error whose outcome is unknown, not a failure; a GET of
+    # candles changes nothing, so it is asked again.
     server.faults.add(KLINES, Fault(status=503, body=b"Service Unavailable", after=1))
+    server.faults.add(KLINES, Fault(status=500, body=b'{"code":-1001,"msg":"Internal error"}'))
+    result = fetch(server, Cache(tmp_path), policy)
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] > 0
+    assert_equals_bundled(Cache(tmp_path).read(result.key), bundled_spot)
+
+
+def test_a_persistent_5xx_stops_after_bounded_retries_keeping_the_complete_pages(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    for i in range(4):  # the second page, and each time it is asked again
+        server.faults.add(KLINES, Fault(status=503, body=b"Service Unavailable", after=int(i == 0)))
     cache = Cache(tmp_path)
-    with pytest.raises(FetchError, match="not available") as info:
+    with pytest.raises(FetchError, match="gave up after 4 attempts") as info:
         fetch(server, cache, policy)
-    assert info.value.exit_code == 1 and sleeps == []
+    message = info.value.message
+    assert info.value.exit_code == 1 and len(sleeps) == 3 and "\n" not in message
+    assert "HTTP 503" in message and "page from 2020-05-13" in message
+    assert "1,000 rows stored, 2017-08-17 .. 2020-05-12" in message
     partial = cache.read(cache_key())
-    assert len(partial) == 1000
     assert_equals_bundled(partial, bundled_spot.iloc[:1000])
-    result = fetch(server, cache, policy)
+    assert server.count(KLINES) == 1 + 4
+    result = fetch(server, cache, policy)  # the rerun finishes
     assert_equals_bundled(cache.read(result.key), bundled_spot)
 
 
@@ -324,6 +340,258 @@ def test_the_manifest_records_source_symbol_client_span_rows_and_hash(server, tm
     assert (
         entry["sha256"] == hashlib.sha256((tmp_path / result.key.filename).read_bytes()).hexdigest()
     )
+
+
+# ------------------------------------------------------------------ downloads that end early
+# A download never reports success for a series that stops short of --until/now while the
+# exchange still has rows; it asks again, then stops with one line saying where and why.
+
+SPOT_INFO = "/api/v3/exchangeInfo"
+PERP_INFO = "/fapi/v1/exchangeInfo"
+MIDDLE = "2020-05-13"  # the first day of the second page of 1000 (2017-08-17 + 1000 days)
+
+
+def page_from(day: str) -> dict[str, str]:
+    return {"startTime": str(ms(day))}
+
+
+def test_an_empty_page_in_the_middle_is_asked_again_not_read_as_the_end(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    server.faults.add(KLINES, Fault(body=b"[]", match=page_from(MIDDLE)))
+    result = fetch(server, Cache(tmp_path), policy)
+    assert len(sleeps) == 1
+    assert_equals_bundled(Cache(tmp_path).read(result.key), bundled_spot)
+
+
+def test_a_page_that_stays_empty_while_the_exchange_has_newer_rows_stops_with_exit_1(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    for _ in range(4):  # the page and each time it is asked again
+        server.faults.add(KLINES, Fault(body=b"[]", match=page_from(MIDDLE)))
+    cache = Cache(tmp_path)
+    with pytest.raises(FetchError) as info:
+        fetch(server, cache, policy)
+    message = info.value.message
+    assert info.value.exit_code == 1 and "\n" not in message
+    assert message == (
+        "binance BTC/USDT 1d stops short (1,000 rows stored, 2017-08-17 .. 2020-05-12): "
+        "the exchange answered an empty page from 2020-05-13 4 times while its newest row is "
+        "2026-08-13"
+    )
+    assert len(sleeps) == 3
+    assert_equals_bundled(cache.read(cache_key()), bundled_spot.iloc[:1000])
+    result = fetch(server, cache, policy, since=None)  # the rerun continues
+    assert_equals_bundled(cache.read(result.key), bundled_spot)
+
+
+def test_an_empty_page_after_the_exchanges_newest_row_is_the_normal_end(
+    server, tmp_path, policy, sleeps
+):
+    result = fetch(server, Cache(tmp_path), policy, since="2026-09-01")
+    assert result.rows == 0 and sleeps == []
+    assert server.count(KLINES) == 2  # the empty page, and the newest row, which is older
+
+
+def test_a_range_ending_inside_a_gap_of_the_exchanges_is_the_normal_end(
+    server, tmp_path, policy, bundled_spot
+):
+    gone = [ms(d) for d in pd.date_range("2020-03-12", "2020-03-20").strftime("%Y-%m-%d")]
+    for t in gone:
+        i = server.spot.times.index(t)
+        del server.spot.times[i], server.spot.rows[i]
+    result = fetch(server, Cache(tmp_path), policy, since="2020-01-01", until="2020-03-15")
+    assert result.last == pd.Timestamp("2020-03-11") and result.rows == 71
+
+
+def test_rows_with_a_missing_field_are_asked_again_not_stored_as_nan(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    rows = server.spot.rows[1000:2000]
+    body = json.dumps([r[:4] for r in rows]).encode()  # no close, no volume
+    server.faults.add(KLINES, Fault(body=body, match=page_from(MIDDLE)))
+    result = fetch(server, Cache(tmp_path), policy)
+    stored = Cache(tmp_path).read(result.key)
+    assert len(sleeps) == 1 and not stored.isna().any().any()
+    assert_equals_bundled(stored, bundled_spot)
+
+
+def test_non_numeric_values_in_rows_are_asked_again_not_stored_as_nan(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    rows = [list(r) for r in server.spot.rows[1000:2000]]
+    rows[500][2] = "n/a"
+    server.faults.add(KLINES, Fault(body=json.dumps(rows).encode(), match=page_from(MIDDLE)))
+    result = fetch(server, Cache(tmp_path), policy)
+    stored = Cache(tmp_path).read(result.key)
+    assert len(sleeps) == 1 and not stored.isna().any().any()
+    assert_equals_bundled(stored, bundled_spot)
+
+
+def test_rows_that_are_not_candles_are_not_read_as_an_empty_page(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    server.faults.add(KLINES, Fault(body=b'[{"a": 1}, "x"]', match=page_from(MIDDLE)))
+    result = fetch(server, Cache(tmp_path), policy)
+    assert len(sleeps) == 1
+    assert_equals_bundled(Cache(tmp_path).read(result.key), bundled_spot)
+
+
+def test_persistently_malformed_rows_stop_with_exit_1_keeping_the_complete_pages(
+    server, tmp_path, policy, bundled_spot
+):
+    rows = [list(r) for r in server.spot.rows[1000:2000]]
+    rows[3][4] = "NaN"
+    for _ in range(4):
+        server.faults.add(KLINES, Fault(body=json.dumps(rows).encode(), match=page_from(MIDDLE)))
+    cache = Cache(tmp_path)
+    with pytest.raises(FetchError) as info:
+        fetch(server, cache, policy)
+    message = info.value.message
+    assert info.value.exit_code == 1
+    assert message.startswith(
+        "binance BTC/USDT 1d stops short (1,000 rows stored, 2017-08-17 .. 2020-05-12): "
+        "the page from 2020-05-13: gave up after 4 attempts"
+    )
+    assert "row 3 (2020-05-16) has a bad close_quote: nan" in message
+    assert_equals_bundled(cache.read(cache_key()), bundled_spot.iloc[:1000])
+
+
+def test_an_empty_window_while_prepending_is_asked_again_not_read_as_the_start_of_history(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    cache = Cache(tmp_path)
+    fetch(server, cache, policy, since="2024-01-01")
+    window = str(ms("2024-01-01") - 1)
+    server.faults.add(KLINES, Fault(body=b"[]", match={"endTime": window}))
+    result = fetch(server, cache, policy, since=SPOT_START)
+    assert_equals_bundled(cache.read(result.key), bundled_spot)
+
+
+def test_funding_entries_without_a_rate_are_asked_again_not_stored(tmp_path, policy, sleeps):
+    f8 = bundle.load_funding_8h()
+    with BinanceServer(now_ms=int(f8.index[-1].value // 1_000_000) + 60_000) as server:
+        first = str(ms("2021-01-01"))
+        server.faults.add(
+            "/fapi/v1/fundingRate",
+            Fault(body=b'[{"symbol": "BTCUSDT", "fundingTime": ' + first.encode() + b"}]"),
+        )
+        result = fetch(
+            server,
+            Cache(tmp_path),
+            policy,
+            symbol="BTC/USDT:USDT",
+            since="2021-01-01",
+            kind="funding",
+        )
+        stored = Cache(tmp_path).read(result.key)
+    assert len(sleeps) == 1 and stored.index.equals(f8.index.rename("time"))
+    assert not stored["funding_rate"].isna().any()
+
+
+# ---- the market list
+
+
+def test_a_truncated_market_list_is_loaded_again_with_fresh_requests(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    # The spot list is the first of the load's two answers: ccxt alone would keep a list with
+    # only the perpetual in it and call BTC/USDT unknown.
+    server.faults.add(SPOT_INFO, Fault(body=b'{"timezone": "UTC", "serverTime": 17'))
+    result = fetch(server, Cache(tmp_path), policy)
+    assert len(sleeps) == 1
+    assert server.count(SPOT_INFO) == 2 and server.count(PERP_INFO) == 2
+    assert_equals_bundled(Cache(tmp_path).read(result.key), bundled_spot)
+
+
+def test_an_html_market_list_blames_the_server_not_the_symbol(server, tmp_path, policy):
+    for _ in range(4):
+        server.faults.add(SPOT_INFO, Fault(body=b"<html><body>502 Bad Gateway</body></html>"))
+    with pytest.raises(FetchError) as info:
+        fetch(server, Cache(tmp_path), policy)
+    message = info.value.message
+    assert info.value.exit_code == 1 and "--symbol" not in message
+    assert message.startswith("binance market list: gave up after 4 attempts")
+    assert "not JSON" in message and server.count(SPOT_INFO) == 4
+    assert server.count(KLINES) == 0 and list(tmp_path.iterdir()) == []
+
+
+def test_a_market_list_without_any_spot_market_is_loaded_again(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    server.faults.add(SPOT_INFO, Fault(body=b'{"timezone": "UTC", "symbols": []}'))
+    result = fetch(server, Cache(tmp_path), policy)
+    assert len(sleeps) == 1 and server.count(SPOT_INFO) == 2
+    assert_equals_bundled(Cache(tmp_path).read(result.key), bundled_spot)
+
+
+def test_a_5xx_on_the_market_list_is_retried(server, tmp_path, policy, sleeps, bundled_spot):
+    server.faults.add(PERP_INFO, Fault(status=502, body=b"<html>Bad Gateway</html>"))
+    result = fetch(server, Cache(tmp_path), policy)
+    assert len(sleeps) == 1 and server.count(SPOT_INFO) == 2
+    assert_equals_bundled(Cache(tmp_path).read(result.key), bundled_spot)
+
+
+# ---- bans and long waits
+
+
+def test_a_418_ban_with_a_long_retry_after_stops_at_once_giving_the_bans_end(
+    server, tmp_path, policy, sleeps, bundled_spot
+):
+    server.faults.add(KLINES, Fault(status=418, headers={"Retry-After": "7200"}, after=1))
+    cache = Cache(tmp_path)
+    with pytest.raises(FetchError) as info:
+        fetch(server, cache, policy)
+    message = info.value.message
+    assert info.value.exit_code == 1 and info.value.status == 418 and sleeps == []
+    # The server's clock (its Date header) is 2026-08-14 01:00:00; the ban lasts two hours.
+    assert "banned this IP address (HTTP 418) until 2026-08-14 03:00:00 UTC" in message
+    assert message.startswith("binance BTC/USDT 1d stops short (1,000 rows stored")
+    assert server.count(KLINES) == 2
+    assert_equals_bundled(cache.read(cache_key()), bundled_spot.iloc[:1000])
+
+
+def test_a_429_with_a_long_retry_after_stops_at_once_instead_of_sleeping(
+    server, tmp_path, policy, sleeps
+):
+    server.faults.add(KLINES, Fault(status=429, headers={"Retry-After": "3600"}))
+    with pytest.raises(FetchError, match="until 2026-08-14 02:00:00 UTC") as info:
+        fetch(server, Cache(tmp_path), policy)
+    assert info.value.exit_code == 1 and sleeps == [] and server.count(KLINES) == 1
+
+
+def test_a_retry_after_at_the_limit_is_still_waited_for(server, tmp_path, policy, sleeps):
+    server.faults.add(KLINES, Fault(status=429, headers={"Retry-After": "120"}))
+    fetch(server, Cache(tmp_path), policy, until="2017-09-01")
+    assert sleeps == [120.0]
+
+
+# ---- whose clock says a candle is finished
+
+LAST_DAY = "2026-08-13"  # the bundled series' last candle
+
+
+def sync_with_clocks(tmp_path, server_now: str, local_now: str) -> pd.DataFrame:
+    """Fetch without --now: the server's clock (its Date header) and the client's differ."""
+    with BinanceServer(now_ms=ms(server_now)) as server:
+        exchange = client(server)
+        delta = ms(local_now) - int(time.time() * 1000)
+        exchange.milliseconds = lambda: int(time.time() * 1000) + delta  # the local clock
+        request = SyncRequest("BTC/USDT", "ohlcv", "1d", ms("2026-08-01"))
+        result = sync(exchange, Cache(tmp_path), request)
+    return Cache(tmp_path).read(result.key)
+
+
+def test_a_candle_the_exchange_has_not_finished_is_not_stored_when_the_local_clock_is_ahead(
+    tmp_path,
+):
+    stored = sync_with_clocks(tmp_path, f"{LAST_DAY} 12:00", "2026-08-14 06:00")
+    assert stored.index[-1] == pd.Timestamp("2026-08-12")
+
+
+def test_a_candle_the_exchange_has_finished_is_stored_when_the_local_clock_is_behind(tmp_path):
+    stored = sync_with_clocks(tmp_path, "2026-08-14 00:30", f"{LAST_DAY} 23:50")
+    assert stored.index[-1] == pd.Timestamp(LAST_DAY)
 
 
 # ------------------------------------------------------------------ interruption of a real process
