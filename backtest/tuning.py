@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -294,7 +296,8 @@ def signal_period(
     if end <= start:
         raise TuningError(
             f"the entry rule is known only {first.date()} .. {last.date()}: nothing of the "
-            "requested period"
+            "requested period",
+            "start",
         )
     return (start, end)
 
@@ -358,9 +361,12 @@ def open_storage(spec: str):
 
 
 def quiet_optuna() -> None:
+    """Optuna's own log silenced below ERROR: a failed trial (or one cut by Ctrl-C) is logged by
+    Optuna as a warning with its traceback; costbt counts failed trials and reports them in
+    its own words (the reason stays in the trial's ``fail_reason`` system attribute)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
@@ -496,6 +502,18 @@ def _optimize(study, objective, tickets: Tickets, callbacks: Sequence[Callable] 
     )
 
 
+def _start_workers(procs: Sequence) -> None:
+    """Start the spawned workers with Ctrl-C blocked in this thread, so in them until `_worker`.
+
+    A worker interrupted while it reads its pickled objective would die with a traceback and
+    leave ``Process.start`` blocked for ever on the pipe it no longer reads. The blocked-signal
+    mask is inherited through fork and kept through exec; `_worker` unblocks SIGINT first thing.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    for p in procs:
+        p.start()
+
+
 def _worker(
     spec: str,
     study_name: str,
@@ -504,12 +522,19 @@ def _worker(
     tickets: Tickets,
     total: int | None = None,
 ) -> None:
-    study = load_study(spec, study_name, seed)
     try:
-        _optimize(study, objective, tickets, _stop_at(total))
-    finally:
-        with tickets.finished.get_lock():
-            tickets.finished.value += 1
+        # Ctrl-C was held back while this process started (`_start_workers`): one that came
+        # meanwhile is raised here, where it ends the worker quietly.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        study = load_study(spec, study_name, seed)
+        try:
+            _optimize(study, objective, tickets, _stop_at(total))
+        finally:
+            with tickets.finished.get_lock():
+                tickets.finished.value += 1
+    except KeyboardInterrupt:
+        # Ctrl-C reaches every process of the terminal's group: the parent reports it, once.
+        sys.exit(130)
 
 
 def check_fixed_values(strategy: str, include: Sequence[str], fixed: dict | None) -> dict:
@@ -773,7 +798,7 @@ def run_study(
         # p.start() blocks until the child has read the pickled objective (the panel: a few
         # MB through a pipe), about half a second: start them from a thread so that this
         # process's first trial does not wait.
-        starter = threading.Thread(target=lambda: [p.start() for p in procs], daemon=True)
+        starter = threading.Thread(target=_start_workers, args=(procs,), daemon=True)
         starter.start()
         try:
             _optimize(study, obj, tickets, [progress, *_stop_at(total)])

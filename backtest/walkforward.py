@@ -854,7 +854,7 @@ def run_plan(
     allow_degenerate = s.allow_degenerate
     evaluator, windows, skipped, left_out = plan.evaluator, plan.windows, plan.skipped, plan.signal
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tuning.quiet_optuna()
     init_cash = float(evaluator.row(fixed)["init_cash"])
     run = uuid.uuid4().hex
     tracked = None

@@ -105,6 +105,17 @@ def validate_mapping(mapping: Mapping[str, str], date_column: str, kind: str) ->
     return dict(mapping)
 
 
+def validate_kind(kind: str) -> str:
+    """A kind costbt reads (`KIND_COLUMNS`): a series of another kind would be stored unused."""
+    if kind not in KIND_COLUMNS:
+        raise DataError(f"kind '{kind}' is not one costbt reads (known: {', '.join(KIND_COLUMNS)})")
+    return kind
+
+
+#: What an import does to a series the cache already holds.
+ON_EXISTING = ("refuse", "merge", "replace")
+
+
 def validate_source(source: str) -> str:
     """A provider name for the cache key: lower case letters, digits, ``-`` and ``_``."""
     if not _SOURCE_RE.match(source or ""):
@@ -379,21 +390,43 @@ def import_vendor_file(
     *,
     cache: Cache | None = None,
     publication_lag_days: int = 1,
+    on_existing: str = "refuse",
 ) -> ImportResult:
     """Read a vendor export (`read_vendor_file`) and write it to the cache.
 
-    Key: ``SeriesKey(source, kind, "BTC", "1d")``; the whole series is replaced by the file's
-    rows. The manifest records the file name, its sha256, the mapping and
+    Key: ``SeriesKey(source, kind, "BTC", "1d")``. When the cache already holds that series,
+    ``on_existing`` decides: ``"refuse"`` (the default) raises `DataError` if the file lacks any
+    day the cache holds (a short file must not silently replace a long series; a file that
+    covers every cached day replaces it); ``"merge"`` keeps the cached days and adds or
+    updates the file's (the file's value wins where it has one); ``"replace"`` writes the
+    file's rows alone. The manifest records the file name, its sha256, the mapping and
     ``publication_lag_days`` (default 1: a daily on-chain value dated d is computed after d
     ends). Raises `DataError` before writing anything.
     """
     path = Path(path)
     validate_source(source)
+    validate_kind(kind)
+    if on_existing not in ON_EXISTING:
+        raise DataError(f"on_existing '{on_existing}' is not one of {', '.join(ON_EXISTING)}")
     if publication_lag_days < 0:
         raise DataError(f"publication lag {publication_lag_days} is negative")
     frame = read_vendor_file(path, mapping, date_column, date_format, kind)
     cache = cache if cache is not None else Cache()
     key = SeriesKey(source, kind, "BTC", "1d")
+    held = cache.read(key) if cache.entry(key) is not None else None
+    if held is not None and len(held) and on_existing != "replace":
+        if on_existing == "merge":
+            frame = frame.combine_first(held).sort_index()
+        else:
+            lost = held.index.difference(frame.index)
+            if len(lost):
+                raise DataError(
+                    f"the cache already holds {len(held):,} days of {source} {kind} "
+                    f"({held.index.min().date()} .. {held.index.max().date()}); the file has "
+                    f"{len(frame):,} and lacks {len(lost):,} of them: merge it (--merge: add and "
+                    "update its days) or replace the series (--replace)",
+                    path=path,
+                )
     units = KIND_COLUMNS.get(kind, {})
     entry = cache.write(
         key,

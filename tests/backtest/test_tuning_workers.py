@@ -373,3 +373,33 @@ def test_a_missing_database_is_one_line_naming_the_storage_exit_2(postgres, tmp_
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("error: --storage:") and "does not exist" in line
     assert "s3cret-pw" not in r.output
+
+
+# ----------------------------------------------------------------------------- Ctrl-C
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_ends_a_tune_in_one_line_exit_130_keeping_its_trials(tmp_path, jobs):
+    store = Store("journal", str(tuning.default_storage(STUDY, tmp_path)), (), tmp_path)
+    proc = _tune(store, "--jobs", jobs, "--n-trials", "100000")
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            study = store.study()
+            trials = [] if study is None else study.get_trials(deepcopy=False)
+            if sum(1 for t in trials if t.state in FINISHED) >= 20:
+                break
+            assert proc.poll() is None, "the run ended before Ctrl-C"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the study never had 20 finished trials")
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole group
+        code, output = _finish(proc, timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert code == 130, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert "error: interrupted: the finished trials are kept in" in output
+    assert sum(1 for t in store.study().get_trials(deepcopy=False) if t.state in FINISHED) >= 20

@@ -271,8 +271,10 @@ def test_cli_imports_a_file_with_a_column_mapping(tmp_path):
         (["--map", "SOPR=sopr", "--source", "Bad Name!"], "--source: 'Bad Name!' must be"),
         (["--map", "NOPE=sopr"], "cq.csv: column 'NOPE', line 2: no such column"),
         ([], "--map: give at least one"),
+        (["--map", "SOPR=sopr", "--kind", "nope"], "--kind: kind 'nope' is not one costbt reads"),
+        (["--map", "SOPR=sopr", "--merge", "--replace"], "--merge and --replace exclude"),
     ],
-    ids=["no-equals", "unknown-target", "bad-source", "missing-column", "no-map"],
+    ids=["no-equals", "unknown-target", "bad-source", "missing-column", "no-map", "kind", "both"],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     path = write(tmp_path, "cq.csv", CSV)
@@ -282,3 +284,55 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     assert result.exit_code == 2, result.output
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()
+
+
+# ------------------------------------------------------------------------------ a series already cached
+ONE_DAY = "Date,SOPR,STH-SOPR\n2024-03-04,1.02,1.01\n"
+
+
+def _cached(tmp_path) -> tuple[Cache, Path]:
+    cache = Cache(tmp_path / "c")
+    import_vendor_file(write(tmp_path, "cq.csv", CSV), SOPR_MAP, "Date", source="cq", cache=cache)
+    return cache, write(tmp_path, "one.csv", ONE_DAY)
+
+
+def _stored(cache: Cache) -> bytes:
+    return cache.path(SeriesKey("cq", "sopr", "BTC", "1d")).read_bytes()
+
+
+def test_a_short_file_never_silently_replaces_a_cached_series(tmp_path):
+    cache, one = _cached(tmp_path)
+    before = _stored(cache)
+    with pytest.raises(DataError, match="already holds 3 days .* lacks 3 of them"):
+        import_vendor_file(one, SOPR_MAP, "Date", source="cq", cache=cache)
+    assert _stored(cache) == before
+    args = ["--file", str(one), "--map", "SOPR=sopr", "--map", "STH-SOPR=sth_sopr"]
+    result = cli(*args, "--date-column", "Date", "--source", "cq", "--cache-dir", str(cache.root))
+    assert result.exit_code == 2 and "--merge" in result.stderr and "--replace" in result.stderr
+    assert _stored(cache) == before
+
+
+def test_merge_adds_and_updates_days_and_keeps_the_rest(tmp_path):
+    cache, one = _cached(tmp_path)
+    result = import_vendor_file(
+        one, SOPR_MAP, "Date", source="cq", cache=cache, on_existing="merge"
+    )
+    assert list(result.frame.index.strftime("%Y-%m-%d")) == [
+        "2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04",
+    ]  # fmt: skip
+    assert cache.read(result.key).loc["2024-03-04", "sopr"] == 1.02
+
+
+def test_replace_writes_the_files_rows_alone(tmp_path):
+    cache, one = _cached(tmp_path)
+    result = import_vendor_file(
+        one, SOPR_MAP, "Date", source="cq", cache=cache, on_existing="replace"
+    )
+    assert len(cache.read(result.key)) == 1
+
+
+def test_a_file_that_covers_every_cached_day_replaces_it_without_a_flag(tmp_path):
+    cache, _ = _cached(tmp_path)
+    longer = write(tmp_path, "longer.csv", CSV + "2024-03-04,1.02,1.01\n")
+    result = import_vendor_file(longer, SOPR_MAP, "Date", source="cq", cache=cache)
+    assert len(cache.read(result.key)) == 4

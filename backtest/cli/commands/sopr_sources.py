@@ -156,6 +156,14 @@ def import_file(
     source: Annotated[
         str, typer.Option("--source", help="Vendor name, used in the cache key.")
     ] = "vendor",
+    merge: Annotated[
+        bool,
+        typer.Option("--merge", help="Add and update the file's days in a series already cached."),
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Replace a series already cached by the file's rows."),
+    ] = False,
     cache_dir: WritableCacheDir = None,
 ) -> None:
     """Import a vendor's daily CSV/JSON export into the cache through a column mapping."""
@@ -163,6 +171,12 @@ def import_file(
     from costbt.data.errors import DataError
     from costbt.data.sources import vendor_import
 
+    if merge and replace:
+        raise _error("--merge and --replace exclude each other: give one", 2)
+    try:
+        vendor_import.validate_kind(kind)
+    except DataError as exc:
+        raise _error(f"--kind: {exc.message}", 2) from None
     cols = parse_mapping(mapping)
     try:
         vendor_import.validate_mapping(cols, date_column, kind)
@@ -176,7 +190,14 @@ def import_file(
         ) from None
     try:
         result = vendor_import.import_vendor_file(
-            file, cols, date_column, date_format, kind, source, cache=Cache(cache_dir)
+            file,
+            cols,
+            date_column,
+            date_format,
+            kind,
+            source,
+            cache=Cache(cache_dir),
+            on_existing="merge" if merge else "replace" if replace else "refuse",
         )
     except DataError as exc:
         raise _error(exc.message, 2) from None

@@ -219,7 +219,10 @@ def register(app: typer.Typer) -> None:
                     f"failed ({numbers})",
                     highlight=False,
                 )
-            bar.update(state["task"], total=plan.n_trials)
+            # The bar starts once the study is open: a span without signal data, a study run
+            # with other settings, ... end in one line before it shows.
+            bar.start()
+            state["task"] = bar.add_task("tune", total=plan.n_trials, best="-")
 
         def best_text(s) -> str:
             t = tuning.best_trial(s)
@@ -242,8 +245,7 @@ def register(app: typer.Typer) -> None:
             bar.update(state["task"], completed=completed, best=best_text(s))
 
         try:
-            with bar:
-                state["task"] = bar.add_task("tune", total=state["n"], best="-")
+            try:
                 result = tuning.run_study(
                     panel,
                     strategy,
@@ -265,6 +267,8 @@ def register(app: typer.Typer) -> None:
                     search_assumptions=search_assumptions,
                     allow_degenerate=allow_degenerate,
                 )
+            finally:
+                bar.stop()
         except tuning.TuningError as exc:
             raise fail(
                 f"{setting_flag(exc, config, param, {'study_name': '--study'}, '--strategy')}: {exc}"
