@@ -42,7 +42,7 @@ from typing import Any
 
 import pandas as pd
 
-from costbt.backtest import storage_urls
+from costbt.backtest import storage_urls, trial_gate
 from costbt.backtest.degenerate import degeneracy
 from costbt.signals.params import Param, ParamError
 
@@ -456,14 +456,9 @@ def _count(study, run: str) -> tuple[int, int]:
     return done, failed
 
 
-def _stop_at(total: int | None) -> list:
-    """Stop a worker once the study has ``total`` finished trials (other runs may add some)."""
-    if total is None:
-        return []
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
-
-    return [MaxTrialsCallback(total, states=tuple(TrialState[s] for s in FINISHED))]
+def _gate(spec: str, study_name: str, total: int | None):
+    """The study's `backtest.trial_gate.TotalGate` for a run given ``total``, else None."""
+    return None if total is None else trial_gate.TotalGate(spec, study_name, total)
 
 
 class Tickets:
@@ -488,18 +483,35 @@ class Tickets:
             return True
 
 
-def _optimize(study, objective, tickets: Tickets, callbacks: Sequence[Callable] = ()) -> None:
-    """``study.optimize`` for as long as ``tickets`` last (one ticket per trial)."""
-    if not tickets.take():
-        return
+def _optimize(
+    study, objective, tickets: Tickets, callbacks: Sequence[Callable] = (), gate=None
+) -> None:
+    """``study.optimize`` for as long as ``tickets`` last (one ticket per trial) and, with a
+    `backtest.trial_gate.TotalGate`, while the study has room below its total.
 
-    def next_ticket(s, _trial) -> None:
-        if not tickets.take():
+    The gate is taken before each trial and let go by the objective once Optuna has created the
+    trial (`backtest.trial_gate.GatedObjective`), so runs sharing the study never overshoot.
+    """
+
+    def go_on(s) -> bool:
+        return tickets.take() and (gate is None or gate.room(s))
+
+    def next_trial(s, _trial) -> None:
+        if not go_on(s):
             s.stop()
 
-    study.optimize(
-        objective, n_trials=None, catch=(Exception,), callbacks=[*callbacks, next_ticket]
-    )
+    if not go_on(study):
+        return
+    try:
+        study.optimize(
+            objective if gate is None else trial_gate.GatedObjective(objective, gate),
+            n_trials=None,
+            catch=(Exception,),
+            callbacks=[*callbacks, next_trial],
+        )
+    finally:
+        if gate is not None:
+            gate.close()
 
 
 def _start_workers(procs: Sequence) -> None:
@@ -528,7 +540,7 @@ def _worker(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         study = load_study(spec, study_name, seed)
         try:
-            _optimize(study, objective, tickets, _stop_at(total))
+            _optimize(study, objective, tickets, gate=_gate(spec, study_name, total))
         finally:
             with tickets.finished.get_lock():
                 tickets.finished.value += 1
@@ -768,12 +780,8 @@ def run_study(
     if n_trials == 0:
         pass  # ``total`` already reached
     elif jobs == 1:
-        study.optimize(
-            obj,
-            n_trials=n_trials,
-            catch=(Exception,),
-            callbacks=[*callbacks, *_stop_at(total)],
-        )
+        tickets = Tickets(multiprocessing.get_context("spawn"), n_trials)
+        _optimize(study, obj, tickets, callbacks, _gate(spec, study_name, total))
     else:
         # This process is worker 0 (no start-up cost); jobs - 1 spawned workers join it. They
         # share the n_trials through tickets, so a worker that starts late takes fewer.
@@ -801,7 +809,7 @@ def run_study(
         starter = threading.Thread(target=_start_workers, args=(procs,), daemon=True)
         starter.start()
         try:
-            _optimize(study, obj, tickets, [progress, *_stop_at(total)])
+            _optimize(study, obj, tickets, [progress], _gate(spec, study_name, total))
             starter.join()
             # Wait for each worker's last trial, not for its interpreter to wind down: a worker
             # counts itself finished (tickets.finished) once its optimize loop has returned.

@@ -193,3 +193,18 @@ def test_a_user_strategy_gets_a_safe_default_study_name():
     example = Path(__file__).resolve().parents[2] / "examples/strategies/hash_ribbon_buy.py"
     name = default_study_name(f"{example}:STRATEGY", "sharpe")
     assert name == "hash_ribbon_buy-sharpe" and study_name_problem(name) is None
+
+
+# ----------------------------------------------------------------------------- URLs
+
+
+@pytest.mark.parametrize(
+    "value", ["not a url", "ftp://example.com", "http://", "http://127.0.0.1:99999", "[/]"]
+)
+@pytest.mark.parametrize(
+    "command", [["data", "fetch"], ["data", "chain"], ["data", "etf-flows"]], ids=" ".join
+)
+def test_an_api_url_that_is_no_url_names_the_flag_before_any_download(command, value, tmp_path):
+    r = runner.invoke(app, [*command, "--api-url", value, "--cache-dir", str(tmp_path / "c")])
+    _one_line(r, "--api-url")
+    assert not (tmp_path / "c").exists()

@@ -238,6 +238,18 @@ def test_a_killed_run_leaves_the_study_usable_and_a_rerun_completes_it(store, bu
 # ----------------------------------------------------------------------------- --total
 
 
+def test_two_runs_to_one_total_together_leave_exactly_that_many_trials(store):
+    # Each run with two workers: four processes race for the last places of the study.
+    procs = [_tune(store, "--jobs", "2", "--total", "60") for _ in range(2)]
+    results = [_finish(p) for p in procs]
+    for code, text in results:
+        assert code == 0, text
+    trials = store.study().get_trials(deepcopy=False)
+    assert sum(1 for t in trials if t.state in FINISHED) == 60
+    assert len(trials) == 60 and store.created_trial_rows() == 60
+    _assert_clean_numbers(trials)
+
+
 def _app() -> typer.Typer:
     """The ``tune`` command alone (a second, hidden command keeps it a subcommand)."""
     app = typer.Typer()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import WritableCacheDir, parse_day
+from costbt.backtest.cli.commands.options import WritableCacheDir, checked_api_url, parse_day
 from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ def register(data_app: typer.Typer) -> None:
                 "or $COSTBT_BLOCKCHAIN_COM_URL; https://community-api.coinmetrics.io/v4 or "
                 "$COSTBT_COINMETRICS_URL). Coin Metrics URLs include /v4.",
                 show_default=False,
+                callback=checked_api_url,
             ),
         ] = None,
         quiet: Annotated[
@@ -101,8 +102,6 @@ def register(data_app: typer.Typer) -> None:
         """
         if provider not in PROVIDERS:
             raise fail(f"--provider: '{provider}' is not one of {', '.join(PROVIDERS)}")
-        if api_url is not None and not api_url.startswith(("http://", "https://")):
-            raise fail(f"--api-url: '{api_url}' is not an http:// or https:// URL")
         since_ts = parse_day("--since", since)
         now_ts = parse_day("--now", now)
         if provider == "blockchain_com":

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import WritableCacheDir
+from costbt.backtest.cli.commands.options import WritableCacheDir, checked_api_url
 
 ApiUrl = Annotated[
     str | None,
@@ -26,6 +26,7 @@ ApiUrl = Annotated[
         help="Farside's page URL, or a base URL for the default page path "
         "(default: https://farside.co.uk/bitcoin-etf-flow-all-data/).",
         show_default=False,
+        callback=checked_api_url,
     ),
 ]
 AsOf = Annotated[

@@ -11,6 +11,7 @@ from costbt.backtest.cli.commands.options import (
     Quiet,
     Strict,
     WritableCacheDir,
+    checked_api_url,
     fail_fetch,
     parse_instant,
 )
@@ -23,6 +24,7 @@ ApiUrl = Annotated[
         help="Send the exchange's REST requests to this base URL (a mirror or a local replay server); "
         "default: the exchange's own, or $COSTBT_EXCHANGE_URL.",
         show_default=False,
+        callback=checked_api_url,
     ),
 ]
 

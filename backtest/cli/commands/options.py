@@ -24,6 +24,29 @@ def _writable_cache(value: Path | None) -> Path | None:
     return value
 
 
+def checked_api_url(value: str | None) -> str | None:
+    """``--api-url`` callback: an ``http://`` or ``https://`` URL with a host and no spaces,
+    refused while the flags are parsed (exit 2), not found out as a download failure (exit 1)."""
+    if value is None:
+        return None
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if (
+        parts is None
+        or not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
+        raise fail(f"--api-url: '{value}' is not an http:// or https:// URL with a host")
+    return value
+
+
 _CACHE_HELP = (
     "Cache folder (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache "
     "folder)."
