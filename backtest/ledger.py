@@ -9,7 +9,7 @@ any cached downloads overlaid on it), so configurations tried on other data do n
 folder (``platformdirs.user_data_dir("costbt")``, e.g. ``~/.local/share/costbt``); never the
 package, the repository or the download cache (``--cache-dir`` does not move it). One JSON
 document (``{"format": "costbt-ledger/2", "entries": [...]}``) rewritten atomically
-(`data.cache.atomic_write_bytes`) under an exclusive ``flock`` on ``ledger.json.lock``, so
+(`data.atomic_files.write_bytes`) under an exclusive ``flock`` on ``ledger.json.lock``, so
 concurrent writers lose nothing. A file that cannot be read, or a ledger of the older format
 (before per-data counts, kept in ``<cache dir>/ledger.json``; not migrated), is a `DataError`
 naming the file, which is never overwritten.
@@ -58,7 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from costbt.data.cache import atomic_write_bytes
+from costbt.data import atomic_files
 from costbt.data.errors import DataError
 from costbt.data.user_dirs import ENV_HOME, home
 
@@ -209,7 +209,7 @@ def _editing() -> Iterator[list[dict]]:
             lines = ",\n".join(json.dumps(e, default=str) for e in found)  # an entry a line
             payload = f'{{"format": "{FORMAT}", "entries": [\n{lines}\n]}}\n'
             try:
-                atomic_write_bytes(path, payload.encode("utf-8"))
+                atomic_files.write_bytes(path, payload.encode("utf-8"))
             except OSError as exc:
                 raise _unwritable(path, exc) from None
     finally:

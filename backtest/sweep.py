@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from costbt.backtest.grid import Axis, grid_size
-from costbt.data.cache import atomic_write_bytes, frame_to_parquet_bytes
+from costbt.data import atomic_files
+from costbt.data.cache import frame_to_parquet_bytes
 
 STATE = "sweep_state.json"
 
@@ -114,7 +115,7 @@ def combinations(spec: SweepSpec, start: int, stop: int) -> pd.DataFrame:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
+    atomic_files.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def engine_row(strategy: str, row: dict):
@@ -266,7 +267,9 @@ def run_sweep(
         params = combinations(spec, a, b)
         metrics = evaluate(traded, spec.strategy, params, spec.chunk_size, spec.start)
         frame = pd.concat([params, metrics], axis=1)
-        atomic_write_bytes(chunks_dir / f"chunk_{c:05d}.parquet", frame_to_parquet_bytes(frame))
+        atomic_files.write_bytes(
+            chunks_dir / f"chunk_{c:05d}.parquet", frame_to_parquet_bytes(frame)
+        )
         done.add(c)
         state["done"] = sorted(done)
         _write_json(state_path, state)
@@ -277,10 +280,8 @@ def run_sweep(
     results = pd.concat(
         [pd.read_parquet(chunks_dir / f"chunk_{c:05d}.parquet") for c in range(n_chunks)]
     )
-    atomic_write_bytes(out / "results.parquet", frame_to_parquet_bytes(results))
-    tmp = out / ".results.csv.tmp"
-    results.to_csv(tmp)
-    tmp.replace(out / "results.csv")
+    atomic_files.write_bytes(out / "results.parquet", frame_to_parquet_bytes(results))
+    atomic_files.write_text(out / "results.csv", results.to_csv())
     state["status"] = "complete"
     _write_json(state_path, state)
     if tracked is not None:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from costbt.data import atomic_files
 from costbt.data.errors import DataError
 from costbt.data.user_dirs import cache_dir
 
@@ -64,26 +65,6 @@ class SeriesKey:
     def filename(self) -> str:
         parts = (self.source, self.kind, self.market, self.timeframe)
         return "__".join(_slug(p) for p in parts) + ".parquet"
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename, fsync the folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -154,7 +135,7 @@ class Cache:
 
     def _write_manifest(self, data: dict) -> None:
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        atomic_write_bytes(self.manifest_path, text.encode("utf-8"))
+        atomic_files.write_text(self.manifest_path, text)
 
     # ------------------------------------------------------------------ data
     def read(self, key: SeriesKey) -> pd.DataFrame | None:
@@ -192,7 +173,7 @@ class Cache:
         }
         entry.update({k: v for k, v in meta.items() if v is not None})
         with self._locked():
-            atomic_write_bytes(self.path(key), payload)
+            atomic_files.write_bytes(self.path(key), payload)
             data = self.manifest()
             data["files"][key.filename] = entry
             self._write_manifest(data)

@@ -21,8 +21,6 @@ written and the tear sheet section says why, in red; a `TearsheetWarning` is iss
 
 from __future__ import annotations
 
-import os
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -291,20 +289,10 @@ def page(
 
 
 def write_page(document: str, path: str | Path) -> Path:
-    """Write ``document`` to ``path`` atomically (temp file, then rename); parents are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name beside the target (same file system, so the rename is atomic); opened with
-    # "x" rather than mkstemp so the report gets the usual permissions (umask), not 0600.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(document)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``document`` to ``path`` atomically (`data.atomic_files`); parents are created."""
+    from costbt.data import atomic_files
+
+    return atomic_files.write_text(path, document)
 
 
 def render_report(

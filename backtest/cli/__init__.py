@@ -355,15 +355,15 @@ def data_panel(
             f"--as-of: no row of the panel as known on {as_of_day.date()} (the data start on "
             f"{first.date()})"
         )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
+    from costbt.data import atomic_files
+    from costbt.data.cache import frame_to_parquet_bytes
+
     if suffix == ".csv":
-        panel.to_csv(tmp, date_format="%Y-%m-%d")
+        atomic_files.write_text(output, panel.to_csv(date_format="%Y-%m-%d"))
     else:
-        panel.to_parquet(tmp)
-    tmp.replace(output)
+        atomic_files.write_bytes(output, frame_to_parquet_bytes(panel))
     prov = output.with_name(output.name + ".provenance.json")
-    prov.write_text(json.dumps(panel.attrs["provenance"], indent=2) + "\n", encoding="utf-8")
+    atomic_files.write_text(prov, json.dumps(panel.attrs["provenance"], indent=2) + "\n")
     out.print(f"wrote {output} ({len(panel)} rows x {panel.shape[1]} columns) and {prov.name}")
     for source, p in panel.attrs["provenance"]["cache"].items():
         out.print(
