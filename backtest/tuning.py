@@ -375,13 +375,19 @@ def load_study(spec: str, study_name: str, seed: int | None, settings: dict | No
     import optuna
 
     quiet_optuna()
-    study = optuna.create_study(
-        storage=open_storage(spec),
-        study_name=study_name,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        direction="maximize",
-        load_if_exists=True,
-    )
+    storage = open_storage(spec)
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    # Load first: ``create_study(load_if_exists=True)`` appends a (then ignored) creation to a
+    # journal even when the study exists, so a run refused below would still change the file.
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+    except KeyError:
+        try:
+            study = optuna.create_study(
+                storage=storage, study_name=study_name, sampler=sampler, direction="maximize"
+            )
+        except optuna.exceptions.DuplicatedStudyError:  # another run created it meanwhile
+            study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
     if settings is not None:
         old = study.user_attrs.get("settings")
         if old is None:

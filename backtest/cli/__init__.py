@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from costbt.backtest.cli.commands.options import (
+    BundleDir,
     check_output_file,
     parse_day,
     readable_cache,
@@ -46,14 +47,6 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 
-BundleDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--bundle-dir",
-        help="Folder of the bundled dataset (default: the package's data/bundled, or $COSTBT_BUNDLE_DIR).",
-        show_default=False,
-    ),
-]
 MaxGap = Annotated[
     list[str] | None,
     typer.Option(

@@ -113,6 +113,13 @@ def step_ms(exchange: ccxt.Exchange, request: SyncRequest) -> int:
     """Spacing of consecutive rows: the candle length, or the funding interval."""
     if request.kind == "funding":
         return FUNDING_INTERVAL_MS
+    known = getattr(exchange, "timeframes", None) or {}
+    if known and request.timeframe not in known:
+        raise FetchError(
+            f"--timeframe: '{request.timeframe}' is not one of {exchange.id}'s candle lengths "
+            f"({', '.join(known)})",
+            exit_code=2,
+        )
     try:
         return int(exchange.parse_timeframe(request.timeframe) * 1000)
     except Exception:  # noqa: BLE001 - ccxt raises a bare Exception/NotSupported for odd strings

@@ -86,6 +86,15 @@ def test_running_again_continues_the_study_and_refuses_other_settings(panel, tmp
         _run(panel, tmp_path, "cont", n=1, objective="cagr")
 
 
+def test_a_run_refused_for_other_settings_leaves_the_journal_byte_for_byte(panel, tmp_path):
+    _run(panel, tmp_path, "kept", n=2)
+    journal = tmp_path / "kept.log"
+    before = journal.read_bytes()
+    with pytest.raises(tuning.TuningError, match="other settings"):
+        _run(panel, tmp_path, "kept", n=1, objective="cagr")
+    assert journal.read_bytes() == before
+
+
 def test_a_failing_evaluation_is_recorded_and_the_study_goes_on(panel, tmp_path, monkeypatch):
     real = Evaluator.metrics
     calls = {"n": 0}

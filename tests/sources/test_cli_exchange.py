@@ -64,6 +64,7 @@ def test_update_with_an_empty_cache_is_a_clear_error(tmp_path):
         (["--since", "2020-13-01"], "--since"),
         (["--since", "2021-01-01", "--until", "2020-01-01"], "--until"),
         (["--timeframe", "7x"], "--timeframe"),
+        (["--timeframe", "99999999999y"], "--timeframe"),
         (["--symbol", "DOGE/USDT"], "--symbol"),
         (["--exchange", "nosuchx"], "--exchange"),
     ],

@@ -370,7 +370,10 @@ def test_cli_as_of_summarises_a_stored_snapshot_without_downloading(server, tmp_
     [
         (["--as-of", "not-a-time"], "--as-of: 'not-a-time' is not a snapshot label"),
         (["--as-of", "2020-01-01"], "--as-of 2020-01-01: "),
-        (["--api-url", "ftp://example"], "--api-url: 'ftp://example' is not an http(s) URL"),
+        (
+            ["--api-url", "ftp://example"],
+            "--api-url: 'ftp://example' is not an http:// or https:// URL with a host",
+        ),
     ],
     ids=["bad-as-of", "no-snapshot-yet", "bad-url"],
 )

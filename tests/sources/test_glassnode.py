@@ -282,7 +282,10 @@ def test_cli_wrong_key_is_401_one_line_and_exit_2(server, tmp_path):
         (["--provider", "cryptoquant"], "--provider: 'cryptoquant' is not supported"),
         (["--since", "yesterday-ish"], "--since: 'yesterday-ish' is not a date"),
         (["--since", "2024-03-05", "--until", "2024-03-01"], "--until: 2024-03-01 is before"),
-        (["--api-url", "localhost:9"], "--api-url: 'localhost:9' is not an http(s) URL"),
+        (
+            ["--api-url", "localhost:9"],
+            "--api-url: 'localhost:9' is not an http:// or https:// URL with a host",
+        ),
     ],
     ids=["provider", "since", "until-before-since", "url"],
 )

@@ -18,7 +18,12 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import parse_day, readable_cache
+from costbt.backtest.cli.commands.options import (
+    BundleDir,
+    check_input_file,
+    parse_day,
+    readable_cache,
+)
 from costbt.backtest.cli.console import fail, out, reports_bad_input
 
 
@@ -138,9 +143,7 @@ def register(app: typer.Typer) -> None:
                 "--draws", min=0, max=5000, help="Draws for the P10-P90 band (0: no band)."
             ),
         ] = 200,
-        bundle_dir: Annotated[
-            Path | None, typer.Option("--bundle-dir", help="Bundled dataset folder.")
-        ] = None,
+        bundle_dir: BundleDir = None,
         cache_dir: Annotated[
             Path | None,
             typer.Option(
@@ -170,6 +173,7 @@ def register(app: typer.Typer) -> None:
         except ParamError as exc:
             raise fail(f"--param: {exc}") from None
         day = parse_day("--at", at)
+        check_input_file("--estimates", estimates)
         panel = load_panel(bundle_dir, cache_dir=cache_dir, use_cache="extend")
         if assumptions.include_fees:
             from costbt.data.cache import Cache

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import MAX_SEED
+from costbt.backtest.cli.commands.options import MAX_SEED, BundleDir
 
 
 def _pct(v: float) -> str:
@@ -62,9 +61,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[
             int, typer.Option("--seed", help="Bootstrap seed.", min=0, max=MAX_SEED)
         ] = 0,
-        bundle_dir: Annotated[
-            Path | None, typer.Option("--bundle-dir", help="Bundled dataset folder.")
-        ] = None,
+        bundle_dir: BundleDir = None,
     ) -> None:
         """Every episode in which the signal was on (start, end, depth, forward returns,
         drawdown before recovery) and the forward returns over all days, by halving cycle."""

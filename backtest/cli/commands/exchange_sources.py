@@ -288,9 +288,8 @@ def register(data_app: typer.Typer) -> None:
                 "--since is only used with --prepend (update always continues from the last stored candle)"
             )
         since_ms, now_ms = parse_instant("--since", since), parse_instant("--now", now)
-        entries = [
-            e for e in Cache(cache_dir).manifest()["files"].values() if e.get("client") == "ccxt"
-        ]
+        cache = Cache(cache_dir)
+        entries = [e for e in cache.manifest()["files"].values() if e.get("client") == "ccxt"]
         if symbol:
             unknown = sorted(set(symbol) - {e["symbol"] for e in entries})
             if unknown:
@@ -300,7 +299,8 @@ def register(data_app: typer.Typer) -> None:
             entries = [e for e in entries if e["symbol"] in symbol]
         if not entries:
             raise fail(
-                "nothing to update: the cache has no exchange series (use costbt data fetch)"
+                f"nothing to update: the cache {cache.root.resolve()} has no exchange series "
+                "(use costbt data fetch, or --cache-dir)"
             )
         jobs = [
             (

@@ -47,6 +47,32 @@ def checked_api_url(value: str | None) -> str | None:
     return value
 
 
+def checked_bundle_dir(value: Path | None) -> Path | None:
+    """``--bundle-dir`` callback: a folder holding a bundle's ``manifest.json``."""
+    if value is None:
+        return None
+    from costbt.data.bundle import MANIFEST
+
+    if not (value / MANIFEST).is_file():
+        raise fail(
+            f"--bundle-dir: '{value}' is not a bundled dataset folder (it holds no {MANIFEST})"
+        )
+    return value
+
+
+#: ``--bundle-dir``: checked while the flags are parsed.
+BundleDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle-dir",
+        help="Folder of the bundled dataset (default: the package's data/bundled, or "
+        "$COSTBT_BUNDLE_DIR).",
+        show_default=False,
+        callback=checked_bundle_dir,
+    ),
+]
+
+
 _CACHE_HELP = (
     "Cache folder (default: $COSTBT_CACHE_DIR, else $COSTBT_HOME/cache, else the user cache "
     "folder)."
@@ -211,6 +237,16 @@ def check_output_folder(flag: str, folder: Path | None) -> None:
     problem = folder_problem(folder)
     if problem is not None:
         raise fail(f"{flag}: {problem}")
+
+
+def check_input_file(flag: str, path: Path | None) -> None:
+    """Exit 2 naming ``flag`` unless ``path`` (to be read) is an existing regular file."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise fail(f"{flag}: '{path}' is a folder, not a file")
+    if not Path(path).is_file():
+        raise fail(f"{flag}: '{path}': file not found")
 
 
 def check_input_folder(flag: str, folder: Path | None) -> None:

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from costbt.backtest.cli.commands.options import WritableCacheDir
+from costbt.backtest.cli.commands.options import WritableCacheDir, checked_api_url
 
 PROVIDERS = ("glassnode",)
 
@@ -74,6 +74,7 @@ def sopr(
             "--api-url",
             help="API base URL (default: https://api.glassnode.com).",
             show_default=False,
+            callback=checked_api_url,
         ),
     ] = None,
     timeout: Annotated[
@@ -90,8 +91,6 @@ def sopr(
     start, end = _day("--since", since), _day("--until", until)
     if start is not None and end is not None and end < start:
         raise _error(f"--until: {until} is before --since {since}", 2)
-    if api_url is not None and not api_url.startswith(("http://", "https://")):
-        raise _error(f"--api-url: '{api_url}' is not an http(s) URL", 2)
 
     from costbt.data.cache import Cache
     from costbt.data.sources import glassnode
@@ -171,6 +170,8 @@ def import_file(
     from costbt.data.errors import DataError
     from costbt.data.sources import vendor_import
 
+    if not file.is_file():
+        raise _error(f"--file: '{file}' is not a file", 2)
     if merge and replace:
         raise _error("--merge and --replace exclude each other: give one", 2)
     try:
@@ -200,7 +201,8 @@ def import_file(
             on_existing="merge" if merge else "replace" if replace else "refuse",
         )
     except DataError as exc:
-        raise _error(exc.message, 2) from None
+        about_file = exc.path is not None and exc.path == file
+        raise _error(f"--file: {exc.message}" if about_file else exc.message, 2) from None
     frame = result.frame
     _print(
         f"imported {file.name}: {result.rows} days, {frame.index.min().date()} .. "
