@@ -13,6 +13,11 @@ entry from the file itself (the file is always complete), so nothing already wri
 Manifest entry per file: source, kind, symbol, timeframe, client and client version, fetched_at
 (UTC), first and last row, rows, sha256, plus source-specific fields. Secrets never go in: callers
 pass only public parameters, and `write` refuses values that look like the configured API keys.
+
+A damaged cache (a manifest that is no JSON object of entries, an entry that is not an object or
+has a field of the wrong type, a folder where the manifest is, a Parquet file cut short or
+overwritten: `read_parquet`) is a `DataError` naming the file; `write` reads the manifest before
+it replaces anything, so a damaged manifest leaves every file as it was.
 """
 
 from __future__ import annotations
@@ -73,6 +78,26 @@ def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """A Parquet file costbt wrote; a `DataError` naming it when it is not one (empty,
+    truncated, overwritten with other bytes, a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder, not a Parquet file; move it away", path=path)
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except (FileNotFoundError, PermissionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parquet failure is a damaged file
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = re.sub(r"^Could not open Parquet input source '.*?': ", "", text)
+        raise DataError(
+            f"is not a readable Parquet file ({text}); it was damaged after costbt wrote it: "
+            "move it away and download or compute it again",
+            path=path,
+        ) from None
+
+
 def _span(frame: pd.DataFrame) -> tuple[str | None, str | None]:
     if frame.empty:
         return None, None
@@ -110,14 +135,24 @@ class Cache:
 
     def manifest(self) -> dict:
         """The manifest (``{"files": {filename: entry}}``); empty when there is none yet."""
-        if not self.manifest_path.exists():
+        path = self.manifest_path
+        if not path.exists():
             return {"files": {}}
+        if path.is_dir():
+            raise DataError("is a folder, not the cache's manifest; move it away", path=path)
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"is not valid JSON ({exc})", path=self.manifest_path) from None
+            raise DataError(f"is not valid JSON ({exc})", path=path) from None
         if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-            raise DataError("has no 'files' mapping", path=self.manifest_path)
+            raise DataError("has no 'files' mapping", path=path)
+        for name, entry in data["files"].items():
+            problem = _entry_problem(entry)
+            if problem is not None:
+                raise DataError(
+                    f"the entry of '{name}' {problem}; fix it or move the manifest away",
+                    path=path,
+                )
         return data
 
     def keys(self, source: str | None = None, kind: str | None = None) -> list[SeriesKey]:
@@ -143,12 +178,7 @@ class Cache:
         path = self.path(key)
         if not path.exists():
             return None
-        try:
-            return pd.read_parquet(path, engine="pyarrow")
-        except Exception as exc:  # noqa: BLE001 - any parquet failure is a bad cache file
-            raise DataError(
-                f"is not a readable Parquet file ({type(exc).__name__}: {exc})", path=path
-            ) from None
+        return read_parquet(path)
 
     def write(self, key: SeriesKey, frame: pd.DataFrame, **meta: object) -> dict:
         """Atomically replace the series' file with ``frame`` and record it in the manifest.
@@ -173,8 +203,8 @@ class Cache:
         }
         entry.update({k: v for k, v in meta.items() if v is not None})
         with self._locked():
+            data = self.manifest()  # first: a damaged manifest refuses the write, file untouched
             atomic_files.write_bytes(self.path(key), payload)
-            data = self.manifest()
             data["files"][key.filename] = entry
             self._write_manifest(data)
         return entry
@@ -193,7 +223,7 @@ class Cache:
                 entry = data["files"].get(path.name)
                 if entry is not None and entry.get("sha256") == digest:
                     continue
-                frame = pd.read_parquet(path, engine="pyarrow")
+                frame = read_parquet(path)
                 first, last = _span(frame)
                 parts = path.stem.split("__")
                 base = entry or dict(
@@ -214,6 +244,32 @@ class Cache:
             if repaired:
                 self._write_manifest(data)
         return repaired
+
+
+#: Manifest fields every reader relies on, with their types (each may be absent).
+_ENTRY_FIELDS = {
+    "file": str,
+    "source": str,
+    "kind": str,
+    "symbol": str,
+    "timeframe": str,
+    "fetched_at": str,
+    "first": (str, type(None)),
+    "last": (str, type(None)),
+    "rows": int,
+    "sha256": str,
+}
+
+
+def _entry_problem(entry: object) -> str | None:
+    """What is wrong with a manifest entry, or None."""
+    if not isinstance(entry, dict):
+        return f"is {type(entry).__name__}, not an object"
+    for field, kind in _ENTRY_FIELDS.items():
+        value = entry.get(field)
+        if field in entry and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"has a '{field}' of the wrong type ({type(value).__name__})"
+    return None
 
 
 def _refuse_secrets(meta: dict) -> None:

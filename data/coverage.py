@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from costbt.data.errors import DataError
 from costbt.data.schema import CsvSchema
 
 
@@ -119,16 +120,17 @@ def cached_series(cache) -> list[CachedSeries]:
     """Coverage of every series in a `data.cache.Cache` (gaps: rows further apart than a step)."""
     import hashlib
 
+    from costbt.data.cache import read_parquet
+
     out = []
     for name, entry in sorted(cache.manifest()["files"].items()):
         path = cache.root / name
-        hash_ok = path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == entry.get(
-            "sha256"
-        )
         gaps = largest = 0
         first = last = None
+        hash_ok = False
         if path.exists():
-            frame = pd.read_parquet(path)
+            frame = read_parquet(path)  # a damaged file: a DataError naming it
+            hash_ok = hashlib.sha256(path.read_bytes()).hexdigest() == entry.get("sha256")
             if len(frame):
                 idx = pd.DatetimeIndex(frame.index)
                 first, last = idx.min(), idx.max()
@@ -138,7 +140,14 @@ def cached_series(cache) -> list[CachedSeries]:
                     tol = 1.5 if entry.get("kind") == "funding" else 1.0 + 1e-9
                     bad = d[d > tol]
                     gaps, largest = int(bad.size), int(round(bad.max()) - 1) if bad.size else 0
-        fetched = entry.get("fetched_at")
+        try:
+            fetched = entry.get("fetched_at")
+            fetched = pd.Timestamp(fetched).tz_localize(None) if fetched else None
+        except ValueError:
+            raise DataError(
+                f"the entry of '{name}' has a 'fetched_at' that is no time: {fetched!r}",
+                path=cache.manifest_path,
+            ) from None
         out.append(
             CachedSeries(
                 name,
@@ -150,7 +159,7 @@ def cached_series(cache) -> list[CachedSeries]:
                 last,
                 gaps,
                 largest,
-                pd.Timestamp(fetched).tz_localize(None) if fetched else None,
+                fetched,
                 hash_ok,
             )
         )
