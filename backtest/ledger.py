@@ -12,7 +12,10 @@ document (``{"format": "costbt-ledger/2", "entries": [...]}``) rewritten atomica
 (`data.atomic_files.write_bytes`) under an exclusive ``flock`` on ``ledger.json.lock``, so
 concurrent writers lose nothing. A file that cannot be read, or a ledger of the older format
 (before per-data counts, kept in ``<cache dir>/ledger.json``; not migrated), is a `DataError`
-naming the file, which is never overwritten.
+naming the file, which is never overwritten; `check` refuses it before a run does any work. A
+full disk is an ``OSError`` naming the file (the ledger as it was). A killed writer's temporary
+file is removed at the next write (`data.atomic_files.remove_stale_temporaries`: its process
+gone, or older than ten minutes).
 
 **Entries are runs counted from their source of truth**, so every evaluated configuration counts
 once, whatever kills the process or however often a run is resumed:
@@ -44,6 +47,7 @@ the entry ``stale``. `reset` stops a strategy's entries counting (they stay in t
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import getpass
 import hashlib
@@ -181,14 +185,30 @@ def _load(path: Path) -> list[dict]:
     return found
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _well_formed(e: Any) -> bool:
+    """Whether ``e`` is an entry every reader and writer can use (a wrong shape is refused
+    whole: the ledger is then never rewritten, `_load`)."""
     if not isinstance(e, dict):
         return False
-    if not all(isinstance(e.get(k), str) for k in ("strategy", "kind", "started_at", "updated_at")):
+    texts = ("id", "strategy", "kind", "started_at", "updated_at")
+    if not all(isinstance(e.get(k), str) for k in texts):
         return False
     if e["kind"] == RESET:
         return True
-    return isinstance(e.get("data"), str) and isinstance(e.get("configurations"), int)
+    if e["kind"] not in KINDS or not isinstance(e.get("data"), str):
+        return False
+    if not _whole(e.get("configurations")):
+        return False
+    if not all(_whole(e[k]) for k in ("count", "offset") if k in e):
+        return False
+    if not isinstance(e.get("status", ""), str) or not isinstance(e.get("data_label", ""), str):
+        return False
+    owners = e.get("owners", [])
+    return isinstance(owners, list) and all(isinstance(o, dict) for o in owners)
 
 
 @contextlib.contextmanager
@@ -208,6 +228,9 @@ def _editing() -> Iterator[list[dict]]:
         if json.dumps(found, default=str) != before or not path.exists():
             lines = ",\n".join(json.dumps(e, default=str) for e in found)  # an entry a line
             payload = f'{{"format": "{FORMAT}", "entries": [\n{lines}\n]}}\n'
+            # Every writer holds the lock while it writes: a temporary file seen now is a
+            # killed writer's (as large as the ledger). Removed first: it may be what fills the disk.
+            atomic_files.remove_stale_temporaries(path)
             try:
                 atomic_files.write_bytes(path, payload.encode("utf-8"))
             except OSError as exc:
@@ -216,7 +239,12 @@ def _editing() -> Iterator[list[dict]]:
         os.close(fd)  # closing releases the lock
 
 
-def _unwritable(path: Path, exc: OSError) -> DataError:
+def _unwritable(path: Path, exc: OSError) -> Exception:
+    """The error of a ledger that cannot be written: a full disk or quota stays an ``OSError``
+    naming the file (the environment failed: exit 1, the ledger as it was); anything else (a
+    folder that cannot be written, ...) a `DataError` saying where to put the ledger."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(exc.errno, exc.strerror or str(exc), str(path))
     return DataError(
         f"the trial ledger cannot be written ({exc.strerror or exc}); set {ENV_HOME} to a "
         "writable folder",
@@ -227,6 +255,12 @@ def _unwritable(path: Path, exc: OSError) -> DataError:
 def entries() -> list[dict]:
     """Every entry as stored (no reconciliation), oldest first."""
     return list(_load(ledger_path()))
+
+
+def check() -> None:
+    """Refuse, before a run does any work, a ledger it could not record in: a `DataError`
+    naming the file when it cannot be read or is not a well-formed ledger."""
+    _load(ledger_path())
 
 
 # ----------------------------------------------------------------------------- owners
@@ -815,6 +849,7 @@ __all__ = [
     "StudyEntry",
     "SweepEntry",
     "WalkForwardEntry",
+    "check",
     "data_key",
     "data_ref",
     "entries",

@@ -12,6 +12,9 @@ every combination), the top N and a random sample are re-run through vectorbt
 (`backtest.fast.verify_against_vectorbt`, 1e-9 relative). The combinations of the chunks done are
 counted in the trial ledger (`backtest.ledger`) after each chunk, under the sweep's identity
 (``ledger_id`` in the state, kept by a resume): resuming adds only the chunks it evaluates.
+A state that cannot be read or is not a sweep state (`read_state`), a chunk marked done that is
+missing or damaged, or a ledger that cannot be read is a `costbt.data.errors.DataError` naming
+the file, raised before anything in the folder is deleted or rewritten.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ import pandas as pd
 
 from costbt.backtest.grid import Axis, grid_size
 from costbt.data import atomic_files
-from costbt.data.cache import frame_to_parquet_bytes
+from costbt.data.cache import frame_to_parquet_bytes, read_parquet
+from costbt.data.errors import DataError
 
 STATE = "sweep_state.json"
+#: A sweep state's ``status``: chunks still to evaluate, or every chunk done and joined.
+STATUSES = ("partial", "complete")
 
 
 class SweepError(ValueError):
@@ -112,6 +118,69 @@ def combinations(spec: SweepSpec, start: int, stop: int) -> pd.DataFrame:
     for name, value in spec.fixed.items():
         frame[name] = value
     return frame
+
+
+def _state_problem(state: object) -> str | None:
+    """What makes ``state`` no sweep state, or None."""
+    if not isinstance(state, dict):
+        return f"is {type(state).__name__}, not an object"
+    spec = state.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("axes"), dict):
+        return "has no 'spec' with the grid's 'axes'"
+    if not all(isinstance(v, list) for v in spec["axes"].values()):
+        return "has a grid axis that is not a list"
+    size = spec.get("chunk_size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        return "has no 'chunk_size' of at least 1"
+    chunks = state.get("chunks")
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
+        return "has no number of 'chunks'"
+    done = state.get("done")
+    if not isinstance(done, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c < chunks for c in done
+    ):
+        return "has no list of the chunks 'done'"
+    if not isinstance(state.get("digest"), str) or state.get("status") not in STATUSES:
+        return f"has no 'digest' or no 'status' ({' or '.join(STATUSES)})"
+    if not isinstance(state.get("ledger_id", ""), str):
+        return "has a 'ledger_id' that is not text"
+    return None
+
+
+def read_state(path: Path) -> dict:
+    """The sweep state in ``path`` (`STATE`); a `DataError` naming it when it cannot be read or
+    is not a sweep state (the folder is then left as it is: nothing deleted, nothing resumed)."""
+    path = Path(path)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except IsADirectoryError:
+        raise DataError("is a folder, not a sweep state; move it away", path=path) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DataError(
+            f"the sweep state cannot be read ({exc}); fix it, or move the folder away and run "
+            "the sweep again",
+            path=path,
+        ) from None
+    problem = _state_problem(state)
+    if problem is not None:
+        raise DataError(
+            f"not a sweep state: it {problem}; fix it, or move the folder away and run the "
+            "sweep again",
+            path=path,
+        )
+    return state
+
+
+def _check_chunks(state: dict, state_path: Path, chunks_dir: Path) -> None:
+    """Every chunk a state marks done is there (a resume keeps them and evaluates the rest)."""
+    for c in sorted(state["done"]):
+        chunk = chunks_dir / f"chunk_{c:05d}.parquet"
+        if not chunk.is_file():
+            raise DataError(
+                f"chunk {c} is marked done but {chunk} is missing; restore it, or move the "
+                "folder away and run the sweep again",
+                path=state_path,
+            )
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -201,13 +270,17 @@ def run_sweep(
     the panel's data), after each chunk.
     """
     traded = spec.traded_panel(panel)
+    if record:  # first: a ledger the sweep could not count in refuses it before any file
+        from costbt.backtest import ledger
+
+        ledger.check()
     out.mkdir(parents=True, exist_ok=True)
     chunks_dir = out / "chunks"
     chunks_dir.mkdir(exist_ok=True)
     state_path = out / STATE
     n_chunks = max(1, -(-spec.size // spec.chunk_size))
     if state_path.exists() and not resume:
-        old = json.loads(state_path.read_text(encoding="utf-8"))
+        old = read_state(state_path)
         if old.get("status") == "partial":
             raise SweepError(
                 f"{state_path}: an unfinished sweep is here; rerun with --resume or choose another --out"
@@ -215,7 +288,7 @@ def run_sweep(
     if resume:
         if not state_path.exists():
             raise SweepError(f"--resume: no sweep state in {out}")
-        state = json.loads(state_path.read_text(encoding="utf-8"))
+        state = read_state(state_path)
         if state.get("digest") != spec.digest:
             raise SweepError(
                 f"--resume: the grid, fixed values or --start/--end differ from the interrupted "
@@ -223,6 +296,7 @@ def run_sweep(
             )
         if state.get("data") not in (None, _data_key(panel)):
             raise SweepError(f"--resume: the data differs from the interrupted sweep's in {out}")
+        _check_chunks(state, state_path, chunks_dir)
         done = set(state.get("done", []))
         if record and "ledger_id" not in state:  # a state from before the per-data ledger
             state["ledger_id"] = uuid.uuid4().hex
@@ -278,7 +352,7 @@ def run_sweep(
         if on_chunk:
             on_chunk(c, b - a)
     results = pd.concat(
-        [pd.read_parquet(chunks_dir / f"chunk_{c:05d}.parquet") for c in range(n_chunks)]
+        [read_parquet(chunks_dir / f"chunk_{c:05d}.parquet") for c in range(n_chunks)]
     )
     atomic_files.write_bytes(out / "results.parquet", frame_to_parquet_bytes(results))
     atomic_files.write_text(out / "results.csv", results.to_csv())

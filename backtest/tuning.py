@@ -515,6 +515,12 @@ def _optimize(
             catch=(Exception,),
             callbacks=[*callbacks, next_trial],
         )
+    except AssertionError as exc:
+        # Optuna asserts "Should not reach." when recording a trial's end fails (a full disk):
+        # the storage's own error, naming its file, is what happened.
+        if isinstance(exc.__context__, OSError):
+            raise exc.__context__ from None
+        raise
     finally:
         if gate is not None:
             gate.close()

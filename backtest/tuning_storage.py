@@ -19,6 +19,13 @@ possibly a held lock and half a journal line. This module closes those holes:
   releases when its holder dies, so a killed writer never leaves the lock held. Under the lock a
   journal that does not end with a newline (a writer killed in the middle of an append, never
   acknowledged) is cut back to its last complete line before the next append.
+* **Damaged journals** (`check_journal`, run by `open_journal`): a journal that is not Optuna's
+  (random bytes, a line that is not a journal record, one Optuna cannot replay) is a
+  `costbt.data.errors.DataError` naming the file, raised before anything is appended: nothing
+  is ever written after a line that cannot be read, and an unterminated last line is cut only
+  when it is the start of a record.
+* **Failed appends** (a full disk, a quota): the journal is cut back to where the append began
+  (no half record) and the ``OSError`` names the journal.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
+
+from costbt.data.errors import DataError
 
 #: System attribute of every trial: the process that runs it.
 OWNER_ATTR = "costbt:owner"
@@ -213,17 +222,28 @@ class GroupCommitJournal(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        payload = memoryview(text.encode("utf-8"))
         self._flock.acquire()
         try:
-            with open(self._path, "ab") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
-                    os.fsync(f.fileno())
-                    self._last_sync = time.monotonic()
-                    self._dirty = False
-                else:
-                    self._dirty = True
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                end = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    while payload:
+                        payload = payload[os.write(fd, payload) :]
+                    if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
+                        os.fsync(fd)
+                        self._last_sync = time.monotonic()
+                        self._dirty = False
+                    else:
+                        self._dirty = True
+                except OSError as exc:
+                    # Not appended: the journal as it was (no half record), the error named.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, end)
+                    raise OSError(exc.errno, exc.strerror or str(exc), self._path) from exc
+            finally:
+                os.close(fd)
         finally:
             self._flock.release()
 
@@ -268,10 +288,61 @@ class StaleLog:
         self.numbers.append(trial.number)
 
 
+#: How every journal record starts (Optuna writes ``op_code`` first, compact): an unterminated
+#: last line that starts so is an append cut short; anything else is damage.
+RECORD_START = b'{"op_code":'
+
+
+def _damaged(path: Path, what: str) -> DataError:
+    return DataError(
+        f"the Optuna journal is damaged ({what}); nothing was added to it: move it away (or "
+        "restore a copy) and run again",
+        path=path,
+    )
+
+
+def check_journal(path: str | Path) -> None:
+    """Refuse a journal that is not a whole Optuna journal: a `DataError` naming it.
+
+    Every complete line must be a JSON object with an integer ``op_code`` (Optuna itself
+    silently skips a bad last line and then appends after it, so the file could never be read
+    again); an unterminated last line must be the start of a record (a killed writer's, cut
+    before the next append; random bytes would be cut away whole).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.endswith(b"\n"):
+                    if not line.startswith(RECORD_START[: len(line)]):
+                        raise _damaged(path, f"line {number} is not a journal record")
+                    break
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    raise _damaged(path, f"line {number} is not JSON") from None
+                if not isinstance(record, dict) or type(record.get("op_code")) is not int:
+                    raise _damaged(path, f"line {number} is not a journal record")
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise _damaged(path, "it is a folder") from None
+
+
 def open_journal(path: str | Path) -> OwnedJournalStorage:
+    """The journal storage at ``path`` (created when missing), checked first (`check_journal`):
+    a damaged journal is a `DataError` naming it and is left as it is."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return OwnedJournalStorage(GroupCommitJournal(str(path), lock_obj=FlockLock(str(path))))
+    check_journal(path)
+    try:  # opening replays every record: one Optuna cannot apply is damage too
+        return OwnedJournalStorage(GroupCommitJournal(str(path), lock_obj=FlockLock(str(path))))
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Optuna's replay fails in many ways on bad records
+        raise _damaged(
+            path, f"Optuna cannot replay it: {type(exc).__name__}: {exc}"[:300]
+        ) from None
 
 
 def open_rdb(url: str, attempts: int = 6) -> OwnedRDBStorage:
@@ -342,6 +413,7 @@ __all__ = [
     "OWNER_ATTR",
     "STALE_ATTR",
     "FlockLock",
+    "check_journal",
     "GroupCommitJournal",
     "OwnedJournalStorage",
     "OwnedRDBStorage",

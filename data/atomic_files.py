@@ -13,13 +13,28 @@ If any step fails (a full disk, a quota, a file size limit) the temporary file i
 the target is left as it was. The ``OSError`` raised names the target: a failed ``write(2)``
 carries no file name of its own, and "no space left on device" must say where
 (`backtest.cli.console.exit_for` prints it as one line, exit 1).
+
+A writer killed between steps 1 and 3 (SIGKILL, out of memory, a lost machine) leaves its
+temporary file behind, as large as the file it was writing. `remove_stale_temporaries` removes
+those of one target: a store calls it under its own lock, before it writes (the trial ledger:
+`backtest.ledger`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 from pathlib import Path
+
+#: Seconds after which a temporary file is a dead writer's whatever its process id says (the id
+#: may have been reused): no write of a stored file takes that long.
+STALE_AFTER = 600.0
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def _named(exc: OSError, path: Path) -> OSError:
@@ -33,7 +48,7 @@ def write_bytes(path: str | Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` atomically (steps 1-4 above); parents are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = _temporary(path)
     try:
         # "x" (not mkstemp) so the file gets the usual permissions (umask), not 0600.
         with open(tmp, "xb") as fh:
@@ -58,3 +73,44 @@ def write_bytes(path: str | Path, payload: bytes) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """``write_bytes`` of ``text`` encoded as UTF-8."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; an absurd id
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path, older_than: float = STALE_AFTER) -> list[Path]:
+    """Remove the temporary files of ``path`` that a killed writer left; the removed files.
+
+    A temporary file (``.<name>.<pid>.<random>.tmp`` beside ``path``) is stale when the process
+    that wrote it (``pid``, on this machine) no longer runs, or when it was last modified more
+    than ``older_than`` seconds ago. Call it under the lock the writers of ``path`` hold while
+    they write, so that no live writer's file can be taken (a writer in another pid namespace
+    looks dead). A file that cannot be removed is left (the next write tries again).
+    """
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{8}}\.tmp")
+    removed = []
+    try:
+        candidates = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for tmp in candidates:
+        found = pattern.fullmatch(tmp.name)
+        if found is None:
+            continue
+        try:
+            old = now - tmp.lstat().st_mtime > older_than
+            if old or not _running(int(found.group(1))):
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed

@@ -82,6 +82,9 @@ def register(app: typer.Typer) -> None:
         if first is not None and last is not None and last <= first:
             raise fail(f"--end: {last.date()} is not after --start {first.date()}")
         prepare_report_folder(report)
+        from costbt.backtest import ledger
+
+        ledger.check()  # the variants are recorded there: a damaged ledger refuses the run first
         panel, shown, shown_last = load_traded_panel(first, last)
         refuse_fees_without_data(panel, getattr(run.params, "include_fees", False))
         err.print(
@@ -89,7 +92,6 @@ def register(app: typer.Typer) -> None:
             f"{'+'.join(run.params.members)} ...",
             highlight=False,
         )
-        from costbt.backtest import ledger
         from costbt.backtest.attribution import run_attribution
 
         try:

@@ -164,6 +164,7 @@ def register(app: typer.Typer) -> None:
                 from costbt.backtest import ledger
                 from costbt.backtest.attribution import run_attribution
 
+                ledger.check()  # the variants are recorded there: refused before they run
                 attribution = run_attribution(panel, run.params, run.engine, start=first)
                 ledger.record(
                     run.strategy,

@@ -245,8 +245,8 @@ def register(app: typer.Typer) -> None:
                 )
         except SweepError as exc:
             raise fail(str(exc)) from None
-        except DataError as exc:  # the bundled data, not the user's input: the environment
-            raise fail(f"data: {exc}", code=1) from None
+        except DataError as exc:  # a damaged file (sweep state, chunk, ledger): bad input
+            raise fail(exc.message) from None
         except AssertionError as exc:
             raise fail(f"verification against vectorbt FAILED: {str(exc)[:2000]}", code=1) from None
         except ValueError as exc:  # a combination of --grid and --param values

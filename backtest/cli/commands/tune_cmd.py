@@ -166,6 +166,7 @@ def register(app: typer.Typer) -> None:
                 code=code,
             ) from None
         name, spec, searched = checked.study_name, checked.storage, checked.include
+        ledger.check()  # the study is counted there: a damaged ledger refuses the run first
         first, last = parse_day("--start", start), parse_day("--end", end)
         prepare_report_folder(report)
 
