@@ -172,7 +172,13 @@ def read_state(path: Path) -> dict:
 
 
 def _check_chunks(state: dict, state_path: Path, chunks_dir: Path) -> None:
-    """Every chunk a state marks done is there (a resume keeps them and evaluates the rest)."""
+    """Every chunk a state marks done is there and readable, with its rows (a resume keeps them
+    and evaluates the rest): each is read before any work, so a damaged chunk is named before
+    the sweep runs or is counted in the ledger."""
+    import pyarrow.parquet as pq
+
+    size = math.prod(len(v) for v in state["spec"]["axes"].values())
+    chunk_size = int(state["spec"]["chunk_size"])
     for c in sorted(state["done"]):
         chunk = chunks_dir / f"chunk_{c:05d}.parquet"
         if not chunk.is_file():
@@ -180,6 +186,22 @@ def _check_chunks(state: dict, state_path: Path, chunks_dir: Path) -> None:
                 f"chunk {c} is marked done but {chunk} is missing; restore it, or move the "
                 "folder away and run the sweep again",
                 path=state_path,
+            )
+        expected = max(0, min(chunk_size, size - c * chunk_size))
+        try:
+            rows = pq.read_table(chunk).num_rows  # all of it: a footer can be whole in a
+            # file whose pages are not
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for damage
+            raise DataError(
+                f"is not a readable Parquet file ({str(exc)[:200]}); it was damaged after costbt "
+                "wrote it: move the sweep folder away and run the sweep again",
+                path=chunk,
+            ) from None
+        if rows != expected:
+            raise DataError(
+                f"holds {rows:,} rows where chunk {c} has {expected:,}; move the sweep folder "
+                "away and run the sweep again",
+                path=chunk,
             )
 
 
