@@ -26,6 +26,7 @@ other's trials depends on timing, so multi-worker runs are not bit-reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -489,6 +490,26 @@ class Tickets:
             return True
 
 
+@contextlib.contextmanager
+def unmasked_causes():
+    """Around ``study.optimize``: the error that happened, not the one Optuna's cleanup raised.
+
+    When recording a trial's end fails, Optuna's ``finally`` masks the cause: it asserts
+    "Should not reach." after a storage error (a full disk), or reads a variable it never set
+    after a Ctrl-C that came while it recorded (UnboundLocalError). The cause is re-raised: the
+    ``OSError`` naming its file (exit 1), or ``KeyboardInterrupt`` (exit 130).
+    """
+    try:
+        yield
+    except (AssertionError, UnboundLocalError) as exc:
+        cause = exc.__context__
+        if isinstance(cause, OSError):
+            raise cause from None
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
+
+
 def _optimize(
     study, objective, tickets: Tickets, callbacks: Sequence[Callable] = (), gate=None
 ) -> None:
@@ -509,18 +530,13 @@ def _optimize(
     if not go_on(study):
         return
     try:
-        study.optimize(
-            objective if gate is None else trial_gate.GatedObjective(objective, gate),
-            n_trials=None,
-            catch=(Exception,),
-            callbacks=[*callbacks, next_trial],
-        )
-    except AssertionError as exc:
-        # Optuna asserts "Should not reach." when recording a trial's end fails (a full disk):
-        # the storage's own error, naming its file, is what happened.
-        if isinstance(exc.__context__, OSError):
-            raise exc.__context__ from None
-        raise
+        with unmasked_causes():
+            study.optimize(
+                objective if gate is None else trial_gate.GatedObjective(objective, gate),
+                n_trials=None,
+                catch=(Exception,),
+                callbacks=[*callbacks, next_trial],
+            )
     finally:
         if gate is not None:
             gate.close()

@@ -889,7 +889,10 @@ def run_plan(
             direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=None if seed is None else seed + w.number),
         )
-        study.optimize(objective_fn, n_trials=n_trials, catch=(Exception,), callbacks=[*callbacks])
+        with tuning.unmasked_causes():
+            study.optimize(
+                objective_fn, n_trials=n_trials, catch=(Exception,), callbacks=[*callbacks]
+            )
         states = [t.state for t in study.get_trials(deepcopy=False)]
         done = sum(s == optuna.trial.TrialState.COMPLETE for s in states)
         failed = sum(s == optuna.trial.TrialState.FAIL for s in states)

@@ -370,3 +370,18 @@ def test_the_estimate_age_grid_holds_its_default():
     age = tuning.parameters("below_cost")["estimate_max_age_days"]
     grid = range(int(age.low), int(age.high) + 1, int(age.step))
     assert age.default in grid
+
+
+def test_ctrl_c_while_optuna_records_a_trial_is_an_interrupt_not_a_bug(
+    panel, tmp_path, monkeypatch
+):
+    # Optuna's finally reads a variable its interrupted try never set (UnboundLocalError): the
+    # run must end as the interrupt it was (exit 130 on the command line), not as a bug.
+    import optuna.study._optimize as optimize_module
+
+    def interrupted(**_kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optimize_module, "_tell_with_warning", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(panel, tmp_path, "ctrl-c", n=3)
