@@ -19,7 +19,6 @@ from costbt.backtest.cli.commands.options import (
     wants_fees,
 )
 from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
-from costbt.backtest.result import exits_text
 from costbt.data.errors import DataError
 
 
@@ -274,6 +273,7 @@ def register(app: typer.Typer) -> None:
         for c in cols:
             t.add_column(c, justify="right")
         for _, row in best.iterrows():
+            from costbt.backtest.result import exits_text  # pandas: not at start-up
             t.add_row(*(exits_text(row) if c == "exits" else cell(c, row[c]) for c in cols))
         out.print(t)
         for line in sweep_notes(results):

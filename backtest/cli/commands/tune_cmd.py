@@ -18,7 +18,6 @@ from costbt.backtest.cli.commands.options import (
     wants_fees,
 )
 from costbt.backtest.cli.console import cell, err, fail, out, reports_bad_input
-from costbt.backtest.result import exits_text
 
 #: Settings whose flag is not their name with dashes.
 _RENAMES = {"study_name": "--study"}
@@ -342,6 +341,7 @@ def register(app: typer.Typer) -> None:
                 for m in metrics:
                     v = tuning.trial_metrics(tr).get(m)
                     cells.append(cell(m, float("nan") if v is None else float(v)))
+                from costbt.backtest.result import exits_text  # pandas: not at start-up
                 cells.append(exits_text(tuning.trial_metrics(tr)))
                 cells.append(cell("flag", tuning.trial_tags(tr).get("flag")))
                 t.add_row(*cells)

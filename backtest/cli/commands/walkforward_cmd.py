@@ -18,7 +18,6 @@ from costbt.backtest.cli.commands.options import (
     wants_fees,
 )
 from costbt.backtest.cli.console import err, fail, out, reports_bad_input
-from costbt.backtest.result import exits_text
 
 
 def _num(value, fmt: str = ".3g") -> str:
@@ -406,6 +405,7 @@ def _print_result(result) -> None:
         cells = [str(row.number), f"{row.test_start.date()}..{row.test_end.date()}"]
         for _, key in cols[2:]:
             if key == "oos_exits":
+                from costbt.backtest.result import exits_text  # pandas: not at start-up
                 cells.append(exits_text(row, prefix="oos_exits_"))
                 continue
             v = row[key]
